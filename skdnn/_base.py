@@ -1,0 +1,440 @@
+"""Shared base of the skdnn estimators: validation, training and persistence."""
+
+import os
+import tempfile
+import warnings
+from abc import ABCMeta, abstractmethod
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, is_regressor
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+# Optimizer names -> (Keras class name, the skdnn hyperparameters it takes).
+OPTIMIZERS = {
+    "adam": ("Adam", ()),
+    "adamw": ("AdamW", ()),
+    "sgd": ("SGD", ("momentum", "nesterov")),
+    "rmsprop": ("RMSprop", ("momentum",)),
+    "adagrad": ("Adagrad", ()),
+}
+
+# Seeds drawn from ``random_state`` in this order, so that adding a new use
+# of randomness at the end does not change the existing ones.
+_SEED_NAMES = ("network", "shuffle", "validation_split")
+
+
+class TrainingDivergedError(FloatingPointError):
+    """Raised when the training loss becomes NaN or infinite."""
+
+
+class BaseDNN(BaseEstimator, metaclass=ABCMeta):
+    """Base class of :class:`DNNClassifier` and :class:`DNNRegressor`.
+
+    Warning: this class should not be used directly. Use the derived classes.
+    """
+
+    _parameter_constraints = {
+        "hidden_layer_sizes": ["array-like"],
+        "activation": [str],
+        "dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
+        "batch_normalization": ["boolean"],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "optimizer": [StrOptions(set(OPTIMIZERS)), HasMethods(["apply_gradients", "get_config"])],
+        "learning_rate": [
+            Interval(Real, 0, None, closed="neither"),
+            HasMethods(["__call__", "get_config"]),
+        ],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "nesterov": ["boolean"],
+        "epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "shuffle": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "random_state": ["random_state"],
+        "verbose": [Interval(Integral, 0, 2, closed="both")],
+        "warm_start": ["boolean"],
+    }
+
+    @abstractmethod
+    def __init__(
+        self,
+        hidden_layer_sizes,
+        activation,
+        dropout,
+        batch_normalization,
+        alpha,
+        optimizer,
+        learning_rate,
+        momentum,
+        nesterov,
+        epochs,
+        batch_size,
+        shuffle,
+        early_stopping,
+        validation_fraction,
+        n_iter_no_change,
+        tol,
+        random_state,
+        verbose,
+        warm_start,
+        loss,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.dropout = dropout
+        self.batch_normalization = batch_normalization
+        self.alpha = alpha
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.momentum = momentum
+        self.nesterov = nesterov
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.loss = loss
+
+    # ------------------------------------------------------------------
+    # Hooks of the concrete estimators
+    # ------------------------------------------------------------------
+    @abstractmethod
+    def _validate_targets(self, y, reset):
+        """Return ``y`` checked for this kind of estimator."""
+
+    @abstractmethod
+    def _make_target_encoder(self, y):
+        """Return a fitted encoder from ``y`` to the network's targets."""
+
+    @abstractmethod
+    def _loss_spec(self):
+        """Return ``(training loss, loss on the head, Keras loss for compile)``."""
+
+    @abstractmethod
+    def _metric_objects(self):
+        """Return the Keras metrics tracked per epoch."""
+
+    def _sample_weight(self, y, sample_weight):
+        return sample_weight
+
+    def _validation_stratify(self, y):
+        return None
+
+    # ------------------------------------------------------------------
+    # Fitting
+    # ------------------------------------------------------------------
+    def fit(self, X, y, sample_weight=None):
+        """Build the network and train it on ``(X, y)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, ...)
+            Training samples; samples with several dimensions (images) are
+            flattened by the network.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Target values.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights; each batch's loss is their weighted mean.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        self._validate_params()
+        warm = self.warm_start and hasattr(self, "model_")
+        X, y = validate_data(
+            self, X, y, reset=not warm, dtype=np.float32, allow_nd=True,
+            multi_output=True, y_numeric=is_regressor(self),
+        )
+        y = self._validate_targets(y, reset=not warm)
+        sample_weight = _check_sample_weight(
+            sample_weight, X, dtype=np.float32, ensure_non_negative=True
+        )
+        return self._fit(X, y, sample_weight, warm=warm)
+
+    def _check_architecture(self, X):
+        sizes = np.asarray(self.hidden_layer_sizes)
+        if sizes.ndim != 1 or not all(
+            isinstance(units, Integral) and units > 0 for units in self.hidden_layer_sizes
+        ):
+            raise ValueError(
+                f"hidden_layer_sizes must be a tuple of positive integers, one per hidden "
+                f"layer, e.g. (100,) or (100, 50); got {self.hidden_layer_sizes!r}."
+            )
+        dropout = np.asarray(self.dropout, dtype=float)
+        if dropout.ndim > 1 or (dropout.ndim == 1 and len(dropout) != len(sizes)):
+            raise ValueError(
+                f"dropout must be a float or one rate per hidden layer "
+                f"({len(sizes)} here); got {self.dropout!r}."
+            )
+        if np.any((dropout < 0) | (dropout >= 1)):
+            raise ValueError(f"dropout rates must be in [0, 1); got {self.dropout!r}.")
+        import keras
+
+        try:
+            keras.activations.get(self.activation)
+        except ValueError:
+            raise ValueError(
+                f"activation={self.activation!r} is not a Keras activation; use a name such "
+                f"as 'relu', 'tanh', 'sigmoid', 'gelu' or 'elu'."
+            ) from None
+        return {
+            "input_shape": tuple(X.shape[1:]),
+            "hidden_layer_sizes": tuple(int(units) for units in sizes),
+            "activation": self.activation,
+            "dropout": tuple(np.broadcast_to(dropout, len(sizes)).tolist()),
+            "batch_normalization": bool(self.batch_normalization),
+        }
+
+    def _build_optimizer(self):
+        import keras
+
+        if not isinstance(self.optimizer, str):
+            # A fresh copy: optimizers keep state, and the parameter must not change.
+            return type(self.optimizer).from_config(self.optimizer.get_config())
+        learning_rate = self.learning_rate
+        if not isinstance(learning_rate, Real):
+            learning_rate = keras.optimizers.schedules.deserialize(
+                keras.optimizers.schedules.serialize(learning_rate)
+            )
+        class_name, extra = OPTIMIZERS[self.optimizer]
+        kwargs = {name: getattr(self, name) for name in extra}
+        return getattr(keras.optimizers, class_name)(learning_rate=learning_rate, **kwargs)
+
+    def _build(self, X, y, seed):
+        """Create the fitted state that does not depend on training."""
+        from ._network import build_network
+
+        architecture = self._check_architecture(X)
+        self._target_encoder = self._make_target_encoder(y)
+        self.n_outputs_ = self._target_encoder.n_outputs_
+        model, _ = build_network(
+            n_outputs=self.n_outputs_,
+            output_activation=self._output_activation(),
+            head=self._head_layer(),
+            seed=seed,
+            **architecture,
+        )
+        _, _, compile_loss = self._loss_spec()
+        model.compile(
+            optimizer=self._build_optimizer(),
+            loss=compile_loss,
+            metrics=[metric.name for metric in self._metric_objects()] or None,
+        )
+        self.model_ = model
+        self._architecture = architecture
+        self._network = self._compile_network(model)
+
+    def _compile_network(self, model):
+        from ._network import training_output
+        from ._training import CompiledNetwork, per_sample_loss
+
+        loss, loss_on_head, _ = self._loss_spec()
+        return CompiledNetwork(
+            model,
+            training_output(model),
+            per_sample_loss(loss),
+            model.optimizer,
+            alpha=float(self.alpha),
+            metrics=self._metric_objects(),
+            loss_on_head=loss_on_head,
+            metrics_on_target_head=self._metrics_on_target_head,
+        )
+
+    def _split_validation(self, y, seed):
+        n_samples = len(y)
+        indices = np.arange(n_samples)
+        if not self.early_stopping:
+            return indices, indices[:0]
+        stratify = self._validation_stratify(y)
+        try:
+            return train_test_split(
+                indices,
+                test_size=self.validation_fraction,
+                random_state=seed,
+                stratify=stratify,
+            )
+        except ValueError as error:
+            raise ValueError(
+                f"early_stopping=True could not hold out validation_fraction="
+                f"{self.validation_fraction} of {n_samples} samples: {error} Use more "
+                f"samples, a larger validation_fraction, or early_stopping=False."
+            ) from None
+
+    def _fit(self, X, y, sample_weight, warm):
+        import keras
+
+        rng = check_random_state(self.random_state)
+        seeds = dict(zip(_SEED_NAMES, rng.randint(np.iinfo(np.int32).max, size=len(_SEED_NAMES))))
+        if warm:
+            self._check_warm_start(X, y)
+        else:
+            self._build(X, y, int(seeds["network"]))
+            self.history_ = {}
+            self.n_iter_ = 0
+        network = self._network
+        y_encoded = self._target_encoder.transform(y)
+        sample_weight = self._sample_weight(y, sample_weight)
+
+        train_idx, val_idx = self._split_validation(y, int(seeds["validation_split"]))
+        X_val, y_val, sw_val = X[val_idx], y_encoded[val_idx], sample_weight[val_idx]
+        if self.early_stopping and not np.sum(sw_val) > 0:
+            raise ValueError(
+                "The validation split holds only samples of zero weight; early stopping "
+                "cannot measure anything. Use early_stopping=False or other weights."
+            )
+        X_tensor = keras.ops.convert_to_tensor(X)
+        y_tensor = keras.ops.convert_to_tensor(y_encoded)
+        sw_tensor = keras.ops.convert_to_tensor(sample_weight)
+        batch_size = (
+            min(200, len(train_idx)) if self.batch_size == "auto" else min(self.batch_size, len(train_idx))
+        )
+        n_batches = -(-len(train_idx) // batch_size)
+        shuffle_rng = np.random.RandomState(seeds["shuffle"])
+
+        model = self.model_
+        callbacks = keras.callbacks.CallbackList(
+            [],
+            add_progbar=self.verbose > 0,
+            model=model,
+            verbose=self.verbose,
+            epochs=self.epochs,
+            steps=n_batches,
+        )
+        history = {key: list(values) for key, values in self.history_.items()}
+        monitor = "val_loss" if self.early_stopping else "loss"
+        best, best_weights, no_improvement = np.inf, None, 0
+        converged = False
+        model.stop_training = False
+        callbacks.on_train_begin()
+        for epoch in range(self.epochs):
+            callbacks.on_epoch_begin(epoch)
+            permutation = shuffle_rng.permutation(train_idx) if self.shuffle else train_idx
+            loss, metrics, _ = network.train_epoch(
+                X_tensor, y_tensor, sw_tensor, permutation.astype(np.int32), batch_size
+            )
+            logs = {"loss": loss, **metrics}
+            if not np.isfinite(loss):
+                raise TrainingDivergedError(
+                    f"The training loss became {loss} in epoch {self.n_iter_ + epoch + 1}: "
+                    f"training diverged. Use a smaller learning_rate (now "
+                    f"{self.learning_rate!r}) or scale the input features."
+                )
+            callbacks.on_train_batch_end(n_batches - 1, logs)
+            if self.early_stopping:
+                val_loss, val_metrics = network.evaluate(X_val, y_val, sw_val)
+                logs.update({"val_loss": val_loss}, **{f"val_{k}": v for k, v in val_metrics.items()})
+            for key, value in logs.items():
+                history.setdefault(key, []).append(value)
+            callbacks.on_epoch_end(epoch, logs)
+
+            score = logs[monitor]
+            no_improvement = no_improvement + 1 if score > best - self.tol else 0
+            if score < best:
+                best = score
+                if self.early_stopping:
+                    best_weights = model.get_weights()
+            if no_improvement > self.n_iter_no_change or model.stop_training:
+                converged = True
+                break
+        callbacks.on_train_end()
+
+        self.n_iter_ += epoch + 1
+        self.history_ = history
+        self.loss_curve_ = history["loss"]
+        if self.early_stopping:
+            if best_weights is not None:
+                model.set_weights(best_weights)
+            self.best_loss_ = None
+            # In scikit-learn's MLP units: the score (accuracy or R^2) of the
+            # restored weights on the validation split.
+            self.best_validation_score_ = self.score(X_val, y[val_idx], sample_weight=sw_val)
+        else:
+            self.best_loss_ = min(history["loss"])
+            self.best_validation_score_ = None
+        if not converged:
+            warnings.warn(
+                f"Training stopped after the maximum of epochs={self.epochs} and the "
+                f"{monitor} has not converged yet. Increase epochs or learning_rate.",
+                ConvergenceWarning,
+            )
+        return self
+
+    def _check_warm_start(self, X, y):
+        architecture = self._check_architecture(X)
+        if architecture != self._architecture:
+            changed = sorted(k for k in architecture if architecture[k] != self._architecture[k])
+            raise ValueError(
+                f"warm_start=True continues training the existing network, but "
+                f"{', '.join(changed)} changed since it was built. Set warm_start=False "
+                f"to build a new network."
+            )
+        self._check_warm_start_targets(y)
+
+    def _check_warm_start_targets(self, y):
+        pass
+
+    # ------------------------------------------------------------------
+    # Prediction
+    # ------------------------------------------------------------------
+    def _raw_predict(self, X):
+        """Validate ``X`` and return the network's training output."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=np.float32, allow_nd=True)
+        if X.shape[1:] != self._architecture["input_shape"]:
+            raise ValueError(
+                f"X has samples of shape {X.shape[1:]}, but {type(self).__name__} was "
+                f"fitted on samples of shape {self._architecture['input_shape']}."
+            )
+        return self._network.predict(X)
+
+    # ------------------------------------------------------------------
+    # Persistence
+    # ------------------------------------------------------------------
+    def __getstate__(self):
+        state = dict(super().__getstate__())
+        if "model_" in state:
+            # Keras objects are not picklable; the fitted network travels in
+            # Keras's own format, optimizer state included.
+            state["model_"] = _model_to_bytes(state["model_"])
+            del state["_network"]
+        return state
+
+    def __setstate__(self, state):
+        if "model_" in state:
+            state["model_"] = _model_from_bytes(state["model_"])
+        super().__setstate__(state)
+        if "model_" in state:
+            self._network = self._compile_network(self.model_)
+
+
+def _model_to_bytes(model):
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "model.keras")
+        model.save(path)
+        with open(path, "rb") as file:
+            return file.read()
+
+
+def _model_from_bytes(data):
+    import keras
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "model.keras")
+        with open(path, "wb") as file:
+            file.write(data)
+        return keras.saving.load_model(path, safe_mode=True)

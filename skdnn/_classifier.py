@@ -1,0 +1,261 @@
+"""DNNClassifier: a Keras multilayer network as a scikit-learn classifier."""
+
+import numpy as np
+from sklearn.base import ClassifierMixin
+from sklearn.utils._param_validation import HasMethods, StrOptions
+from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.validation import column_or_1d
+
+from ._base import BaseDNN
+from ._docstrings import fill_doc
+from ._target import ClassLabelEncoder
+
+
+@fill_doc
+class DNNClassifier(ClassifierMixin, BaseDNN):
+    """Deep neural network classifier built and trained with Keras.
+
+    A multilayer perceptron (``Dense`` layers with optional dropout and batch
+    normalization) whose architecture and training are hyperparameters, so
+    that pipelines, cross-validation and hyperparameter searches treat it
+    like any scikit-learn classifier. Binary, multiclass and multilabel
+    targets with labels of any type are supported.
+
+    Parameters
+    ----------
+    {architecture_parameters}
+
+    {optimization_parameters}
+
+    loss : "auto", "log_loss" or keras.losses.Loss, default="auto"
+        ``"auto"`` (or ``"log_loss"``) is the cross-entropy the target needs:
+        binary cross-entropy on one sigmoid output for binary and multilabel
+        targets, sparse categorical cross-entropy on a softmax output for
+        multiclass targets, both computed from logits. A Keras loss object
+        receives the encoded targets (class indices, or 0/1 indicators) and
+        the predicted probabilities, as it would in Keras.
+
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes, multiplied into ``sample_weight``; see
+        :func:`sklearn.utils.class_weight.compute_sample_weight`.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels (``arange(n_labels)`` for multilabel targets).
+
+    {fitted_attributes}
+
+    See Also
+    --------
+    DNNRegressor : The same network for regression.
+    sklearn.neural_network.MLPClassifier : scikit-learn's NumPy multilayer
+        perceptron.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.model_selection import train_test_split
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from skdnn import DNNClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
+    >>> clf = make_pipeline(
+    ...     StandardScaler(),
+    ...     DNNClassifier(hidden_layer_sizes=(32,), epochs=100, random_state=0),
+    ... ).fit(X_train, y_train)
+    >>> clf.predict_proba(X_test[:1]).shape
+    (1, 3)
+    >>> clf.score(X_test, y_test) > 0.9
+    True
+    """
+
+    _parameter_constraints = {
+        **BaseDNN._parameter_constraints,
+        "loss": [StrOptions({"auto", "log_loss"}), HasMethods(["__call__"])],
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+    }
+
+    _metrics_on_target_head = False
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        dropout=0.0,
+        batch_normalization=False,
+        alpha=1e-4,
+        optimizer="adam",
+        learning_rate=1e-3,
+        momentum=0.9,
+        nesterov=False,
+        epochs=200,
+        batch_size="auto",
+        shuffle=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+        loss="auto",
+        class_weight=None,
+    ):
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            dropout=dropout,
+            batch_normalization=batch_normalization,
+            alpha=alpha,
+            optimizer=optimizer,
+            learning_rate=learning_rate,
+            momentum=momentum,
+            nesterov=nesterov,
+            epochs=epochs,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            tol=tol,
+            random_state=random_state,
+            verbose=verbose,
+            warm_start=warm_start,
+            loss=loss,
+        )
+        self.class_weight = class_weight
+
+    # Hooks of BaseDNN ---------------------------------------------------
+    def _validate_targets(self, y, reset):
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        return y
+
+    def _make_target_encoder(self, y):
+        encoder = ClassLabelEncoder().fit(y)
+        self.classes_ = encoder.classes_
+        return encoder
+
+    def _check_warm_start_targets(self, y):
+        encoder = ClassLabelEncoder().fit(y) if len(np.unique(y)) > 1 else None
+        if encoder is not None and encoder.target_type_ == "multilabel-indicator":
+            unknown = [] if y.shape[1] == self.n_outputs_ else ["columns"]
+        else:
+            unknown = np.setdiff1d(np.unique(y), self.classes_)
+        if len(unknown):
+            raise ValueError(
+                f"warm_start=True continues training on the classes {self.classes_.tolist()}, "
+                f"but y has others: {list(unknown)}. Set warm_start=False to start afresh."
+            )
+
+    def _output_activation(self):
+        return None
+
+    def _head_layer(self):
+        import keras
+
+        return keras.layers.Activation(
+            self._target_encoder.head_activation, name="probabilities"
+        )
+
+    def _loss_spec(self):
+        import keras
+
+        encoder = self._target_encoder
+        if isinstance(self.loss, str):
+            cross_entropy = getattr(keras.losses, encoder.loss)
+
+            def loss(y_true, logits):
+                return cross_entropy(y_true, logits, from_logits=True)
+
+            return loss, False, encoder.loss
+        return self.loss, True, self.loss
+
+    def _metric_objects(self):
+        import keras
+
+        if self._target_encoder.target_type_ == "multiclass":
+            return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+        return [keras.metrics.BinaryAccuracy(name="accuracy")]
+
+    def _sample_weight(self, y, sample_weight):
+        if self.class_weight is None:
+            return sample_weight
+        weights = compute_sample_weight(self.class_weight, y)
+        return (sample_weight * weights).astype(np.float32)
+
+    def _validation_stratify(self, y):
+        return None if y.ndim == 2 else y
+
+    # Predictions ------------------------------------------------------------
+    def predict(self, X):
+        """Predict class labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, ...)
+            The input samples.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_labels)
+            Predicted labels, of the same type as the labels in ``fit``; a 0/1
+            indicator matrix for multilabel targets.
+        """
+        return self._target_encoder.inverse_transform(self._raw_predict(X))
+
+    def predict_proba(self, X):
+        """Predict class probabilities.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, ...)
+            The input samples.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Probability of each class in the order of ``classes_`` (two
+            columns for binary targets; one per label for multilabel
+            targets).
+        """
+        return self._target_encoder.proba_from_logits(self._raw_predict(X))
+
+    def predict_log_proba(self, X):
+        """Predict the logarithm of the class probabilities.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, ...)
+            The input samples.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+            ``log(predict_proba(X))``.
+        """
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def decision_function(self, X):
+        """Return the network's pre-activation scores (logits).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, ...)
+            The input samples.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            For binary targets the logit of the positive class, else one
+            logit per class or label.
+        """
+        return self._target_encoder.decision_from_logits(self._raw_predict(X))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags

@@ -1,0 +1,119 @@
+"""Docstring text shared by the estimators, written once and substituted."""
+
+_SHARED = {
+    "architecture_parameters": """\
+    hidden_layer_sizes : tuple of int, default=(100,)
+        Units of each hidden ``Dense`` layer; its length is the network's
+        depth. ``()`` gives a linear (logistic) model.
+
+    activation : str, default="relu"
+        Keras activation of the hidden layers (``"relu"``, ``"tanh"``,
+        ``"gelu"``, ``"sigmoid"``, ...).
+
+    dropout : float or sequence of float, default=0.0
+        Dropout rate after every hidden layer, or one rate per hidden layer.
+
+    batch_normalization : bool, default=False
+        Whether each hidden layer normalizes its pre-activations
+        (``Dense -> BatchNormalization -> Activation``).
+
+    alpha : float, default=1e-4
+        Strength of the L2 penalty on the weights; each batch adds
+        ``0.5 * alpha * ||W||^2 / sum(sample_weight)`` to the loss, as
+        scikit-learn's MLP does.""",
+    "optimization_parameters": """\
+    optimizer : {"adam", "sgd", "rmsprop", "adamw", "adagrad"} or \
+keras.optimizers.Optimizer, default="adam"
+        The optimizer. A Keras optimizer instance is copied for every fit
+        and its own settings (learning rate included) are used.
+
+    learning_rate : float or keras.optimizers.schedules.LearningRateSchedule, \
+default=1e-3
+        Step size of the optimizer named by ``optimizer``.
+
+    momentum : float, default=0.9
+        Momentum of ``"sgd"`` and ``"rmsprop"``; unused by the others.
+
+    nesterov : bool, default=False
+        Whether ``"sgd"`` uses Nesterov momentum.
+
+    epochs : int, default=200
+        Maximum number of passes over the training data.
+
+    batch_size : int or "auto", default="auto"
+        Samples per gradient step; ``"auto"`` is ``min(200, n_samples)``.
+
+    shuffle : bool, default=True
+        Whether to shuffle the training data before every epoch.
+
+    early_stopping : bool, default=False
+        Whether to hold out ``validation_fraction`` of the training data
+        (stratified for classifiers), stop when the validation loss has not
+        improved by ``tol`` for ``n_iter_no_change`` epochs, and restore the
+        weights of the best epoch. Without it, training stops when the
+        training loss stops improving in the same way.
+
+    validation_fraction : float, default=0.1
+        Share of the training data held out when ``early_stopping=True``.
+
+    n_iter_no_change : int, default=10
+        Epochs without an improvement of at least ``tol`` before stopping.
+
+    tol : float, default=1e-4
+        Smallest decrease of the monitored loss that counts as improvement.
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds the weights' initialization, dropout, shuffling and the
+        validation split. With an int, fits are reproducible, also across
+        processes and threads; no global random state is read or changed.
+
+    verbose : int, default=0
+        0 prints nothing, 1 shows Keras's progress bar per epoch, 2 one line
+        per epoch. Nothing is ever printed at prediction time.
+
+    warm_start : bool, default=False
+        Whether ``fit`` continues training the current network, its
+        optimizer state included, instead of building a new one.""",
+    "fitted_attributes": """\
+    model_ : keras.Model
+        The trained Keras network, compiled with its optimizer and loss:
+        ``model_.summary()``, ``model_.layers``, ``model_.get_weights()``,
+        ``model_.evaluate(...)`` and ``model_.predict(...)`` work as in Keras.
+
+    history_ : dict of str to list of float
+        Per-epoch values: ``loss`` and each metric, and ``val_loss`` and
+        ``val_<metric>`` when ``early_stopping=True``. The validation loss
+        leaves out the L2 penalty.
+
+    loss_curve_ : list of float
+        The training loss of each epoch (``history_["loss"]``).
+
+    n_iter_ : int
+        Number of epochs run (added up over warm-started fits).
+
+    best_loss_ : float or None
+        Lowest training loss, or None when ``early_stopping=True``.
+
+    best_validation_score_ : float or None
+        Score (see ``score``) of the restored best weights on the validation
+        split when ``early_stopping=True``, else None.
+
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features seen during ``fit``, when ``X`` had string
+        column names.
+
+    n_outputs_ : int
+        Number of units of the output layer.""",
+}
+
+
+def fill_doc(cls):
+    """Substitute the shared blocks into ``cls``'s docstring."""
+    doc = cls.__doc__
+    for key, text in _SHARED.items():
+        doc = doc.replace("{" + key + "}", text.strip("\n").lstrip())
+    cls.__doc__ = doc
+    return cls

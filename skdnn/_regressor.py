@@ -1,0 +1,193 @@
+"""DNNRegressor: a Keras multilayer network as a scikit-learn regressor."""
+
+from sklearn.base import RegressorMixin
+from sklearn.utils._param_validation import HasMethods
+
+from ._base import BaseDNN
+from ._docstrings import fill_doc
+from ._target import TargetStandardizer
+
+# scikit-learn loss names -> Keras loss names.
+REGRESSION_LOSSES = {
+    "squared_error": "mean_squared_error",
+    "absolute_error": "mean_absolute_error",
+    "huber": "huber",
+}
+
+
+@fill_doc
+class DNNRegressor(RegressorMixin, BaseDNN):
+    """Deep neural network regressor built and trained with Keras.
+
+    A multilayer perceptron whose architecture and training are
+    hyperparameters, for one or several continuous targets. Targets are
+    standardized inside the estimator, so their scale does not matter; the
+    Keras model ``model_`` ends with a rescaling layer and predicts in the
+    targets' own units.
+
+    Parameters
+    ----------
+    {architecture_parameters}
+
+    {optimization_parameters}
+
+    loss : str or keras.losses.Loss, default="squared_error"
+        ``"squared_error"``, ``"absolute_error"``, ``"huber"``, any Keras
+        loss name (``"mse"``, ``"mae"``, ``"log_cosh"``, ...) or a Keras loss
+        object. Training minimizes it on the standardized targets (so
+        ``history_["loss"]`` is in those units, and ``"huber"``'s delta is one
+        standard deviation); ``model_.evaluate`` reports it in the targets'
+        units.
+
+    output_activation : str or None, default=None
+        Activation of the output layer, e.g. ``"relu"`` or ``"softplus"``
+        for targets that must stay positive. With one, targets are scaled
+        but not centered, so the activation's range keeps its meaning.
+
+    Attributes
+    ----------
+    {fitted_attributes}
+
+    See Also
+    --------
+    DNNClassifier : The same network for classification.
+    sklearn.neural_network.MLPRegressor : scikit-learn's NumPy multilayer
+        perceptron.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_regression
+    >>> from skdnn import DNNRegressor
+    >>> X, y = make_regression(n_samples=200, n_features=1, bias=5.0, noise=5.0,
+    ...                        random_state=123)
+    >>> reg = DNNRegressor(hidden_layer_sizes=(16,), optimizer="sgd",
+    ...                    learning_rate=0.01, epochs=40, random_state=0).fit(X, y)
+    >>> reg.predict(X[:2]).shape
+    (2,)
+    >>> reg.score(X, y) > 0.9
+    True
+    """
+
+    _parameter_constraints = {
+        **BaseDNN._parameter_constraints,
+        "loss": [str, HasMethods(["__call__"])],
+        "output_activation": [str, None],
+    }
+
+    _metrics_on_target_head = True
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        dropout=0.0,
+        batch_normalization=False,
+        alpha=1e-4,
+        optimizer="adam",
+        learning_rate=1e-3,
+        momentum=0.9,
+        nesterov=False,
+        epochs=200,
+        batch_size="auto",
+        shuffle=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+        loss="squared_error",
+        output_activation=None,
+    ):
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            dropout=dropout,
+            batch_normalization=batch_normalization,
+            alpha=alpha,
+            optimizer=optimizer,
+            learning_rate=learning_rate,
+            momentum=momentum,
+            nesterov=nesterov,
+            epochs=epochs,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            tol=tol,
+            random_state=random_state,
+            verbose=verbose,
+            warm_start=warm_start,
+            loss=loss,
+        )
+        self.output_activation = output_activation
+
+    # Hooks of BaseDNN ---------------------------------------------------
+    def _validate_targets(self, y, reset):
+        if reset:
+            self._y_ndim = y.ndim
+        elif y.ndim != self._y_ndim or (y.ndim == 2 and y.shape[1] != self.n_outputs_):
+            raise ValueError(
+                f"warm_start=True continues training a network with {self.n_outputs_} "
+                f"output(s), but y has shape {y.shape}. Set warm_start=False to start afresh."
+            )
+        return y
+
+    def _make_target_encoder(self, y):
+        return TargetStandardizer(center=self.output_activation is None).fit(y)
+
+    def _output_activation(self):
+        import keras
+
+        try:
+            keras.activations.get(self.output_activation)
+        except ValueError:
+            raise ValueError(
+                f"output_activation={self.output_activation!r} is not a Keras activation; "
+                f"use None, 'relu', 'softplus', 'sigmoid', ..."
+            ) from None
+        return self.output_activation
+
+    def _head_layer(self):
+        return self._target_encoder.head_layer()
+
+    def _loss_spec(self):
+        import keras
+
+        loss = REGRESSION_LOSSES.get(self.loss, self.loss)
+        if isinstance(loss, str):
+            try:
+                keras.losses.get(loss)
+            except ValueError:
+                raise ValueError(
+                    f"loss={self.loss!r} is neither 'squared_error', 'absolute_error', "
+                    f"'huber' nor a Keras loss name such as 'mse', 'mae' or 'log_cosh'."
+                ) from None
+        return loss, False, loss
+
+    def _metric_objects(self):
+        return []
+
+    # Predictions ------------------------------------------------------------
+    def predict(self, X):
+        """Predict target values.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, ...)
+            The input samples.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            Predicted values, 1-D when ``y`` was 1-D in ``fit``.
+        """
+        output = self._target_encoder.inverse_transform(self._raw_predict(X))
+        return output.ravel() if self._y_ndim == 1 else output
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags

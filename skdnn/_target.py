@@ -1,0 +1,147 @@
+"""Encoders between a user's targets and the network's outputs.
+
+Each is a small scikit-learn transformer: ``transform`` turns targets into
+what the loss is computed on, ``inverse_transform`` turns the network's raw
+training output back into predictions, so ``predict``, ``predict_proba`` and
+``decision_function`` share one code path.
+"""
+
+import numpy as np
+from scipy.special import expit, softmax
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+
+
+class ClassLabelEncoder(TransformerMixin, BaseEstimator):
+    """Encode class labels as targets of a network that outputs logits.
+
+    Binary targets get one sigmoid output, multiclass targets one softmax
+    output per class (sparse integer targets), and multilabel indicator
+    matrices one sigmoid output per label.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        The class labels, or ``arange(n_labels)`` for multilabel targets.
+    target_type_ : {"binary", "multiclass", "multilabel-indicator"}
+        The kind of target seen in ``fit``.
+    n_outputs_ : int
+        Number of network outputs.
+    """
+
+    def fit(self, y):
+        check_classification_targets(y)
+        self.target_type_ = type_of_target(y, input_name="y")
+        if self.target_type_ == "multilabel-indicator":
+            self.classes_ = np.arange(y.shape[1])
+            self.n_outputs_ = y.shape[1]
+            return self
+        if self.target_type_ not in ("binary", "multiclass"):
+            raise ValueError(
+                f"DNNClassifier supports binary, multiclass and multilabel-indicator "
+                f"targets, got a {self.target_type_!r} target. For several multiclass "
+                f"outputs, wrap the estimator in sklearn.multioutput.MultiOutputClassifier."
+            )
+        self._label_encoder = LabelEncoder().fit(y)
+        self.classes_ = self._label_encoder.classes_
+        if len(self.classes_) < 2:
+            raise ValueError(
+                f"The target y needs samples of at least 2 classes, got only one class: "
+                f"{self.classes_[0]!r}."
+            )
+        self.n_outputs_ = 1 if self.target_type_ == "binary" else len(self.classes_)
+        return self
+
+    @property
+    def loss(self):
+        """Name of the Keras cross-entropy loss these targets need."""
+        if self.target_type_ == "multiclass":
+            return "sparse_categorical_crossentropy"
+        return "binary_crossentropy"
+
+    @property
+    def head_activation(self):
+        """Keras activation that turns the network's logits into probabilities."""
+        return "softmax" if self.target_type_ == "multiclass" else "sigmoid"
+
+    def transform(self, y):
+        """Return the network targets: class indices or 0/1 floats."""
+        if self.target_type_ == "multilabel-indicator":
+            return np.asarray(y, dtype=np.float32)
+        indices = self._label_encoder.transform(y)
+        if self.target_type_ == "binary":
+            return indices.astype(np.float32).reshape(-1, 1)
+        return indices.astype(np.int32)
+
+    def proba_from_logits(self, logits):
+        """Return probabilities of shape (n_samples, n_classes) from logits."""
+        logits = np.asarray(logits, dtype=np.float64)
+        if self.target_type_ == "multiclass":
+            return softmax(logits, axis=1)
+        positive = expit(logits)
+        if self.target_type_ == "binary":
+            return np.hstack([1.0 - positive, positive])
+        return positive
+
+    def decision_from_logits(self, logits):
+        """Return scikit-learn-shaped decision scores from logits."""
+        logits = np.asarray(logits, dtype=np.float64)
+        return logits.ravel() if self.target_type_ == "binary" else logits
+
+    def inverse_transform(self, logits):
+        """Return the predicted labels for the network's logits."""
+        logits = np.asarray(logits)
+        if self.target_type_ == "multilabel-indicator":
+            return (logits > 0).astype(int)
+        if self.target_type_ == "binary":
+            indices = (logits.ravel() > 0).astype(int)
+        else:
+            indices = logits.argmax(axis=1)
+        return self.classes_[indices]
+
+
+class TargetStandardizer(TransformerMixin, BaseEstimator):
+    """Standardize regression targets so that their scale does not matter.
+
+    The network learns ``(y - offset_) / scale_``; its ``head`` layer maps the
+    output back, so the Keras model predicts in the target's own units.
+
+    Parameters
+    ----------
+    center : bool, default=True
+        Whether to subtract the mean. Turned off when the output layer has an
+        activation such as ``"relu"`` whose range must keep its meaning.
+
+    Attributes
+    ----------
+    offset_ : ndarray of shape (n_outputs,)
+    scale_ : ndarray of shape (n_outputs,)
+    n_outputs_ : int
+    """
+
+    def __init__(self, center=True):
+        self.center = center
+
+    def fit(self, y):
+        y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+        self.n_outputs_ = y.shape[1]
+        self.offset_ = y.mean(axis=0) if self.center else np.zeros(y.shape[1])
+        spread = np.sqrt(np.mean((y - self.offset_) ** 2, axis=0))
+        self.scale_ = np.where(spread > np.finfo(np.float32).eps, spread, 1.0)
+        return self
+
+    def transform(self, y):
+        y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+        return ((y - self.offset_) / self.scale_).astype(np.float32)
+
+    def inverse_transform(self, output):
+        return np.asarray(output, dtype=np.float64) * self.scale_ + self.offset_
+
+    def head_layer(self):
+        """A Keras layer that maps standardized outputs to target units."""
+        import keras
+
+        return keras.layers.Rescaling(
+            scale=self.scale_.tolist(), offset=self.offset_.tolist(), name="target_scale"
+        )
