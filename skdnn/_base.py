@@ -116,7 +116,7 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
         """Return ``y`` checked for this kind of estimator."""
 
     @abstractmethod
-    def _make_target_encoder(self, y):
+    def _make_target_encoder(self, y, sample_weight):
         """Return a fitted encoder from ``y`` to the network's targets."""
 
     @abstractmethod
@@ -126,6 +126,14 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
     @abstractmethod
     def _metric_objects(self):
         """Return the Keras metrics tracked per epoch."""
+
+    @abstractmethod
+    def _output_transform(self):
+        """Return how the training output becomes predictions (see Trainer)."""
+
+    @abstractmethod
+    def _output_scaling(self):
+        """Return ``(scale, offset)`` of the affine output transform."""
 
     def _sample_weight(self, y, sample_weight):
         return sample_weight
@@ -215,14 +223,14 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
         kwargs = {name: getattr(self, name) for name in extra}
         return getattr(keras.optimizers, class_name)(learning_rate=learning_rate, **kwargs)
 
-    def _build(self, X, y, seed):
-        """Create the fitted state that does not depend on training."""
+    def _build(self, X, y, sample_weight, seed):
+        """Create the network and the fitted state that training starts from."""
         from ._network import build_network
 
         architecture = self._check_architecture(X)
-        self._target_encoder = self._make_target_encoder(y)
+        self._target_encoder = self._make_target_encoder(y, sample_weight)
         self.n_outputs_ = self._target_encoder.n_outputs_
-        model, _ = build_network(
+        model, train_model = build_network(
             n_outputs=self.n_outputs_,
             output_activation=self._output_activation(),
             head=self._head_layer(),
@@ -235,24 +243,42 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
             loss=compile_loss,
             metrics=[metric.name for metric in self._metric_objects()] or None,
         )
+        model.optimizer.build(model.trainable_variables)
         self.model_ = model
         self._architecture = architecture
-        self._network = self._compile_network(model)
 
-    def _compile_network(self, model):
+    def _network_key(self):
+        """What the compiled forward pass depends on."""
+        return repr((
+            sorted(self._architecture.items()), self.n_outputs_, self._output_activation()
+        ))
+
+    def _trainer_key(self):
+        """What the compiled training functions depend on."""
+        from ._training import describe, optimizer_key
+
+        loss, loss_on_predictions, _ = self._loss_spec()
+        return repr((
+            self._network_key(),
+            self._output_transform(),
+            describe(loss),
+            loss_on_predictions,
+            optimizer_key(self.model_.optimizer),
+            [describe(metric) for metric in self._metric_objects()],
+        ))
+
+    def _make_trainer(self):
         from ._network import training_output
-        from ._training import CompiledNetwork, per_sample_loss
+        from ._training import Trainer, per_sample_loss
 
-        loss, loss_on_head, _ = self._loss_spec()
-        return CompiledNetwork(
-            model,
-            training_output(model),
+        loss, loss_on_predictions, _ = self._loss_spec()
+        return Trainer(
+            training_output(self.model_),
+            self.model_.optimizer,
             per_sample_loss(loss),
-            model.optimizer,
-            alpha=float(self.alpha),
-            metrics=self._metric_objects(),
-            loss_on_head=loss_on_head,
-            metrics_on_target_head=self._metrics_on_target_head,
+            self._metric_objects(),
+            output_transform=self._output_transform(),
+            loss_on_predictions=loss_on_predictions,
         )
 
     def _split_validation(self, y, seed):
@@ -283,13 +309,11 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
         if warm:
             self._check_warm_start(X, y)
         else:
-            self._build(X, y, int(seeds["network"]))
+            self._build(X, y, sample_weight, int(seeds["network"]))
             self.history_ = {}
             self.n_iter_ = 0
-        network = self._network
         y_encoded = self._target_encoder.transform(y)
         sample_weight = self._sample_weight(y, sample_weight)
-
         train_idx, val_idx = self._split_validation(y, int(seeds["validation_split"]))
         X_val, y_val, sw_val = X[val_idx], y_encoded[val_idx], sample_weight[val_idx]
         if self.early_stopping and not np.sum(sw_val) > 0:
@@ -297,23 +321,55 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
                 "The validation split holds only samples of zero weight; early stopping "
                 "cannot measure anything. Use early_stopping=False or other weights."
             )
-        X_tensor = keras.ops.convert_to_tensor(X)
-        y_tensor = keras.ops.convert_to_tensor(y_encoded)
-        sw_tensor = keras.ops.convert_to_tensor(sample_weight)
-        batch_size = (
-            min(200, len(train_idx)) if self.batch_size == "auto" else min(self.batch_size, len(train_idx))
-        )
-        n_batches = -(-len(train_idx) // batch_size)
-        shuffle_rng = np.random.RandomState(seeds["shuffle"])
+        if self.batch_size == "auto":
+            batch_size = min(200, len(train_idx))
+        else:
+            batch_size = min(self.batch_size, len(train_idx))
 
+        from ._training import checkout_trainer
+
+        with checkout_trainer(self._trainer_key(), self._make_trainer) as trainer:
+            trainer.load(self.model_)
+            history, converged = self._train(
+                trainer,
+                data=[keras.ops.convert_to_tensor(a) for a in (X, y_encoded, sample_weight)],
+                validation=(X_val, y_val, sw_val),
+                train_idx=train_idx,
+                batch_size=batch_size,
+                shuffle_rng=np.random.RandomState(seeds["shuffle"]),
+            )
+            trainer.store(self.model_)
+
+        self.n_iter_ += len(history["loss"]) - len(self.history_.get("loss", ()))
+        self.history_ = history
+        self.loss_curve_ = history["loss"]
+        if self.early_stopping:
+            self.best_loss_ = None
+            # In scikit-learn's MLP units: the score (accuracy or R^2) of the
+            # restored weights on the validation split.
+            self.best_validation_score_ = self.score(X_val, y[val_idx], sample_weight=sw_val)
+        else:
+            self.best_loss_ = min(history["loss"])
+            self.best_validation_score_ = None
+        if not converged:
+            warnings.warn(
+                f"Training stopped after the maximum of epochs={self.epochs} while the "
+                f"{'validation' if self.early_stopping else 'training'} loss was still "
+                f"improving. Increase epochs or learning_rate.",
+                ConvergenceWarning,
+            )
+        return self
+
+    def _train(self, trainer, data, validation, train_idx, batch_size, shuffle_rng):
+        """Run the epochs; return the updated history and whether it converged."""
+        import keras
+
+        scale, offset = self._output_scaling()
+        n_batches = -(-len(train_idx) // batch_size)
         model = self.model_
         callbacks = keras.callbacks.CallbackList(
-            [],
-            add_progbar=self.verbose > 0,
-            model=model,
-            verbose=self.verbose,
-            epochs=self.epochs,
-            steps=n_batches,
+            [], add_progbar=self.verbose > 0, model=model, verbose=self.verbose,
+            epochs=self.epochs, steps=n_batches,
         )
         history = {key: list(values) for key, values in self.history_.items()}
         monitor = "val_loss" if self.early_stopping else "loss"
@@ -324,55 +380,40 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
         for epoch in range(self.epochs):
             callbacks.on_epoch_begin(epoch)
             permutation = shuffle_rng.permutation(train_idx) if self.shuffle else train_idx
-            loss, metrics, _ = network.train_epoch(
-                X_tensor, y_tensor, sw_tensor, permutation.astype(np.int32), batch_size
+            loss, metrics = trainer.train_epoch(
+                *data, permutation, batch_size, float(self.alpha), scale, offset
             )
-            logs = {"loss": loss, **metrics}
             if not np.isfinite(loss):
                 raise TrainingDivergedError(
                     f"The training loss became {loss} in epoch {self.n_iter_ + epoch + 1}: "
                     f"training diverged. Use a smaller learning_rate (now "
                     f"{self.learning_rate!r}) or scale the input features."
                 )
+            logs = {"loss": loss, **metrics}
             callbacks.on_train_batch_end(n_batches - 1, logs)
             if self.early_stopping:
-                val_loss, val_metrics = network.evaluate(X_val, y_val, sw_val)
-                logs.update({"val_loss": val_loss}, **{f"val_{k}": v for k, v in val_metrics.items()})
+                val_loss, val_metrics = trainer.evaluate(*validation, scale, offset)
+                logs["val_loss"] = val_loss
+                logs.update({f"val_{name}": value for name, value in val_metrics.items()})
             for key, value in logs.items():
                 history.setdefault(key, []).append(value)
             callbacks.on_epoch_end(epoch, logs)
 
+            # scikit-learn MLP's rule: stop after more than n_iter_no_change
+            # epochs without an improvement of at least tol.
             score = logs[monitor]
             no_improvement = no_improvement + 1 if score > best - self.tol else 0
             if score < best:
                 best = score
                 if self.early_stopping:
-                    best_weights = model.get_weights()
+                    best_weights = trainer.get_weights()
             if no_improvement > self.n_iter_no_change or model.stop_training:
                 converged = True
                 break
         callbacks.on_train_end()
-
-        self.n_iter_ += epoch + 1
-        self.history_ = history
-        self.loss_curve_ = history["loss"]
-        if self.early_stopping:
-            if best_weights is not None:
-                model.set_weights(best_weights)
-            self.best_loss_ = None
-            # In scikit-learn's MLP units: the score (accuracy or R^2) of the
-            # restored weights on the validation split.
-            self.best_validation_score_ = self.score(X_val, y[val_idx], sample_weight=sw_val)
-        else:
-            self.best_loss_ = min(history["loss"])
-            self.best_validation_score_ = None
-        if not converged:
-            warnings.warn(
-                f"Training stopped after the maximum of epochs={self.epochs} and the "
-                f"{monitor} has not converged yet. Increase epochs or learning_rate.",
-                ConvergenceWarning,
-            )
-        return self
+        if best_weights is not None:
+            trainer.set_weights(best_weights)
+        return history, converged
 
     def _check_warm_start(self, X, y):
         architecture = self._check_architecture(X)
@@ -394,13 +435,19 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
     def _raw_predict(self, X):
         """Validate ``X`` and return the network's training output."""
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float32, allow_nd=True)
+        X = validate_data(self, X, reset=False, dtype=np.float64, allow_nd=True)
         if X.shape[1:] != self._architecture["input_shape"]:
             raise ValueError(
                 f"X has samples of shape {X.shape[1:]}, but {type(self).__name__} was "
                 f"fitted on samples of shape {self._architecture['input_shape']}."
             )
-        return self._network.predict(X)
+        from ._network import training_output
+        from ._training import get_predictor
+
+        predictor = get_predictor(
+            self._network_key(), lambda: training_output(self.model_)
+        )
+        return predictor(self.model_, X)
 
     # ------------------------------------------------------------------
     # Persistence
@@ -411,15 +458,12 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
             # Keras objects are not picklable; the fitted network travels in
             # Keras's own format, optimizer state included.
             state["model_"] = _model_to_bytes(state["model_"])
-            del state["_network"]
         return state
 
     def __setstate__(self, state):
         if "model_" in state:
             state["model_"] = _model_from_bytes(state["model_"])
         super().__setstate__(state)
-        if "model_" in state:
-            self._network = self._compile_network(self.model_)
 
 
 def _model_to_bytes(model):

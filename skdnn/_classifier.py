@@ -63,7 +63,8 @@ class DNNClassifier(ClassifierMixin, BaseDNN):
     >>> X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
     >>> clf = make_pipeline(
     ...     StandardScaler(),
-    ...     DNNClassifier(hidden_layer_sizes=(32,), epochs=100, random_state=0),
+    ...     DNNClassifier(hidden_layer_sizes=(32,), learning_rate=0.01, epochs=100,
+    ...                   random_state=0),
     ... ).fit(X_train, y_train)
     >>> clf.predict_proba(X_test[:1]).shape
     (1, 3)
@@ -133,7 +134,7 @@ class DNNClassifier(ClassifierMixin, BaseDNN):
             y = column_or_1d(y, warn=True)
         return y
 
-    def _make_target_encoder(self, y):
+    def _make_target_encoder(self, y, sample_weight):
         encoder = ClassLabelEncoder().fit(y)
         self.classes_ = encoder.classes_
         return encoder
@@ -159,6 +160,12 @@ class DNNClassifier(ClassifierMixin, BaseDNN):
         return keras.layers.Activation(
             self._target_encoder.head_activation, name="probabilities"
         )
+
+    def _output_transform(self):
+        return self._target_encoder.head_activation
+
+    def _output_scaling(self):
+        return np.float32(1.0), np.float32(0.0)
 
     def _loss_spec(self):
         import keras
@@ -204,7 +211,8 @@ class DNNClassifier(ClassifierMixin, BaseDNN):
             Predicted labels, of the same type as the labels in ``fit``; a 0/1
             indicator matrix for multilabel targets.
         """
-        return self._target_encoder.inverse_transform(self._raw_predict(X))
+        logits = self._raw_predict(X)
+        return self._target_encoder.inverse_transform(logits)
 
     def predict_proba(self, X):
         """Predict class probabilities.
@@ -221,7 +229,8 @@ class DNNClassifier(ClassifierMixin, BaseDNN):
             columns for binary targets; one per label for multilabel
             targets).
         """
-        return self._target_encoder.proba_from_logits(self._raw_predict(X))
+        logits = self._raw_predict(X)
+        return self._target_encoder.proba_from_logits(logits)
 
     def predict_log_proba(self, X):
         """Predict the logarithm of the class probabilities.
@@ -253,7 +262,8 @@ class DNNClassifier(ClassifierMixin, BaseDNN):
             For binary targets the logit of the positive class, else one
             logit per class or label.
         """
-        return self._target_encoder.decision_from_logits(self._raw_predict(X))
+        logits = self._raw_predict(X)
+        return self._target_encoder.decision_from_logits(logits)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -1,5 +1,6 @@
 """DNNRegressor: a Keras multilayer network as a scikit-learn regressor."""
 
+import numpy as np
 from sklearn.base import RegressorMixin
 from sklearn.utils._param_validation import HasMethods
 
@@ -60,8 +61,9 @@ class DNNRegressor(RegressorMixin, BaseDNN):
     >>> from skdnn import DNNRegressor
     >>> X, y = make_regression(n_samples=200, n_features=1, bias=5.0, noise=5.0,
     ...                        random_state=123)
-    >>> reg = DNNRegressor(hidden_layer_sizes=(16,), optimizer="sgd",
-    ...                    learning_rate=0.01, epochs=40, random_state=0).fit(X, y)
+    >>> reg = DNNRegressor(hidden_layer_sizes=(), optimizer="sgd", learning_rate=0.01,
+    ...                    momentum=0.0, batch_size=32, epochs=40, loss="mse",
+    ...                    random_state=0).fit(X, y)
     >>> reg.predict(X[:2]).shape
     (2,)
     >>> reg.score(X, y) > 0.9
@@ -135,8 +137,9 @@ class DNNRegressor(RegressorMixin, BaseDNN):
             )
         return y
 
-    def _make_target_encoder(self, y):
-        return TargetStandardizer(center=self.output_activation is None).fit(y)
+    def _make_target_encoder(self, y, sample_weight):
+        encoder = TargetStandardizer(center=self.output_activation is None)
+        return encoder.fit(y, sample_weight=sample_weight)
 
     def _output_activation(self):
         import keras
@@ -152,6 +155,13 @@ class DNNRegressor(RegressorMixin, BaseDNN):
 
     def _head_layer(self):
         return self._target_encoder.head_layer()
+
+    def _output_transform(self):
+        return "affine"
+
+    def _output_scaling(self):
+        encoder = self._target_encoder
+        return encoder.scale_.astype(np.float32), encoder.offset_.astype(np.float32)
 
     def _loss_spec(self):
         import keras
@@ -184,7 +194,8 @@ class DNNRegressor(RegressorMixin, BaseDNN):
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             Predicted values, 1-D when ``y`` was 1-D in ``fit``.
         """
-        output = self._target_encoder.inverse_transform(self._raw_predict(X))
+        output = self._raw_predict(X)
+        output = self._target_encoder.inverse_transform(output)
         return output.ravel() if self._y_ndim == 1 else output
 
     def __sklearn_tags__(self):

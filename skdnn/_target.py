@@ -123,11 +123,15 @@ class TargetStandardizer(TransformerMixin, BaseEstimator):
     def __init__(self, center=True):
         self.center = center
 
-    def fit(self, y):
+    def fit(self, y, sample_weight=None):
         y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+        if sample_weight is None or not np.sum(sample_weight) > 0:
+            sample_weight = np.ones(len(y))
         self.n_outputs_ = y.shape[1]
-        self.offset_ = y.mean(axis=0) if self.center else np.zeros(y.shape[1])
-        spread = np.sqrt(np.mean((y - self.offset_) ** 2, axis=0))
+        self.offset_ = (
+            np.average(y, axis=0, weights=sample_weight) if self.center else np.zeros(y.shape[1])
+        )
+        spread = np.sqrt(np.average((y - self.offset_) ** 2, axis=0, weights=sample_weight))
         self.scale_ = np.where(spread > np.finfo(np.float32).eps, spread, 1.0)
         return self
 

@@ -1,13 +1,28 @@
 """The training loop: compiled epochs over in-memory arrays.
 
 Keras's ``Model.fit`` rebuilds a data iterator every epoch and runs one
-Python-level call per batch; for the small, in-memory data sets of a
-scikit-learn workflow that overhead dominates. Here one compiled call runs a
-whole epoch: the data live in tensors, each batch is gathered by index from a
-per-epoch permutation drawn from a seeded NumPy generator, and the loop over
-batches is a TensorFlow while-loop. Keras callbacks are driven through
-``keras.callbacks.CallbackList`` at epoch granularity.
+Python-level call per batch, and every new model is traced anew; for the
+small, in-memory data sets and the many fits of a scikit-learn workflow that
+overhead dominates. Here:
+
+* one compiled call runs a whole epoch: the data live in tensors, each batch
+  is gathered by index from a per-epoch permutation drawn from a seeded NumPy
+  generator, and the loop over batches is a TensorFlow while-loop;
+* the compiled functions belong to a :class:`Trainer`, a private copy of the
+  network and optimizer kept in a small pool keyed by everything the trace
+  depends on. A fit checks a trainer out, loads its estimator's weights and
+  optimizer state into it, trains, and writes the state back, so refitting a
+  network of the same architecture (cross-validation, grid search) reuses the
+  traced functions. Results are identical to a fresh trace: every value that
+  differs between fits is loaded, not baked in;
+* prediction runs a compiled stateless forward pass that takes the weights as
+  arguments, so any fitted estimator of an architecture shares one trace.
 """
+
+import json
+import threading
+from collections import OrderedDict
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -15,8 +30,16 @@ import numpy as np
 # call overhead, small enough to bound the activations' memory.
 PREDICT_CHUNK_SIZE = 16384
 
+# Distinct trace keys kept alive; each holds a few copies of one network.
+_MAX_CACHED_KEYS = 8
 
-def _require_tensorflow_backend():
+_lock = threading.Lock()
+_idle_trainers = OrderedDict()
+_predictors = OrderedDict()
+
+
+def require_tensorflow_backend():
+    """Raise a clear error when Keras runs on another backend."""
     import keras
 
     if keras.config.backend() != "tensorflow":
@@ -27,12 +50,40 @@ def _require_tensorflow_backend():
         )
 
 
+def describe(obj):
+    """Return a string that identifies what a Keras object computes."""
+    import keras
+
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return repr(obj)
+    if hasattr(obj, "get_config"):
+        return type(obj).__qualname__ + json.dumps(
+            keras.saving.serialize_keras_object(obj), sort_keys=True, default=repr
+        )
+    # A plain function: its name identifies it when it is importable;
+    # anything else is only reused for the same object.
+    name = getattr(obj, "__qualname__", "")
+    if "<" in name or not name:
+        return f"object-{id(obj)}"
+    return f"{obj.__module__}.{name}"
+
+
+def optimizer_key(optimizer):
+    """Describe an optimizer without its float learning rate (a variable)."""
+    import keras
+
+    config = keras.optimizers.serialize(optimizer)
+    if isinstance(config["config"].get("learning_rate"), float):
+        config["config"] = {**config["config"], "learning_rate": None}
+    return json.dumps(config, sort_keys=True, default=repr)
+
+
 def per_sample_loss(loss):
     """Return ``f(y_true, y_pred) -> per-sample losses`` for a Keras loss.
 
     ``loss`` is a Keras loss name, function or ``keras.losses.Loss``
     instance; instances are copied with ``reduction=None`` so that sample
-    weights can be applied here, the same way for every loss.
+    weights are applied here, the same way for every loss.
     """
     import keras
 
@@ -51,72 +102,76 @@ def per_sample_loss(loss):
     return compute
 
 
-class CompiledNetwork:
-    """Compiled training, evaluation and prediction steps of one network.
+def _transform_output(kind, z, scale, offset):
+    """Map the training output to predictions (probabilities or units)."""
+    import tensorflow as tf
+
+    if kind == "softmax":
+        return tf.nn.softmax(z)
+    if kind == "sigmoid":
+        return tf.sigmoid(z)
+    if kind == "affine":
+        return z * scale + offset
+    return z
+
+
+def _assign(variables, values):
+    for variable, value in zip(variables, values):
+        variable.assign(value)
+
+
+class Trainer:
+    """Compiled training and evaluation of one network architecture.
 
     Parameters
     ----------
-    model : keras.Model
-        The whole network (with its head), compiled with ``optimizer``.
     train_model : keras.Model
-        The network up to its output layer; the loss is computed on it.
-    loss : callable
-        ``f(y_true, output) -> per-sample loss`` on ``train_model``'s output
-        (or on ``model``'s output when ``loss_on_head``).
+        A network of the architecture to train (up to its output layer); the
+        trainer works on its own clone of it.
     optimizer : keras.optimizers.Optimizer
-    alpha : float
-        L2 penalty; the batch penalty is ``0.5 * alpha * ||W||^2 / sum(w)``,
-        as in scikit-learn's MLP.
+        Copied; its variables are loaded from the estimator's optimizer.
+    loss : callable
+        ``f(y_true, y_pred) -> per-sample loss``.
     metrics : list of keras.metrics.Metric
-        Updated with ``(y, model output)`` during training and evaluation;
-        regression targets are first mapped to their units by the head.
-    loss_on_head : bool
-        Whether the loss takes the head's output (user-supplied classifier
+        Tracked per epoch on the transformed outputs.
+    output_transform : {"softmax", "sigmoid", "affine", None}
+        How the training output becomes predictions for the metrics (and for
+        the loss when ``loss_on_predictions``); ``"affine"`` also maps the
+        targets, ``z * scale + offset``, back to their units.
+    loss_on_predictions : bool
+        Whether the loss takes the transformed outputs (user classifier
         losses work on probabilities, as in Keras).
-    metrics_on_target_head : bool
-        Whether the head is applied to the targets before metrics see them
-        (regression: standardized targets back to the user's units).
     """
 
-    def __init__(
-        self, model, train_model, loss, optimizer, alpha, metrics,
-        loss_on_head=False, metrics_on_target_head=False,
-    ):
+    def __init__(self, train_model, optimizer, loss, metrics, output_transform,
+                 loss_on_predictions=False):
+        import keras
         import tensorflow as tf
 
-        _require_tensorflow_backend()
-        self.model = model
-        self.train_model = train_model
-        self.optimizer = optimizer
+        require_tensorflow_backend()
+        self.model = model = keras.models.clone_model(train_model)
+        self.optimizer = optimizer = type(optimizer).from_config(optimizer.get_config())
+        optimizer.build(model.trainable_variables)
         self.metrics = list(metrics)
-        head = model.layers[-1] if model is not train_model else None
-        kernels = [
-            layer.kernel for layer in train_model.layers if hasattr(layer, "kernel")
-        ]
-        trainable = train_model.trainable_variables
-        optimizer.build(trainable)
+        trainable = model.trainable_variables
+        kernels = [layer.kernel for layer in model.layers if hasattr(layer, "kernel")]
 
-        def penalty():
-            if not alpha or not kernels:
-                return tf.constant(0.0)
-            return 0.5 * alpha * tf.add_n([tf.reduce_sum(tf.square(k)) for k in kernels])
+        def loss_value(y, z, sample_weight, alpha, scale, offset):
+            if loss_on_predictions:
+                z = _transform_output(output_transform, z, scale, offset)
+            per_sample = tf.reduce_sum(loss(y, z) * sample_weight)
+            penalty = 0.5 * alpha * tf.add_n([tf.reduce_sum(tf.square(k)) for k in kernels])
+            return per_sample, penalty
 
-        def loss_value(y, output, sample_weight):
-            if loss_on_head:
-                output = head(output)
-            weight_sum = tf.reduce_sum(sample_weight)
-            data_loss = tf.reduce_sum(loss(y, output) * sample_weight)
-            return tf.math.divide_no_nan(data_loss + penalty(), weight_sum)
-
-        def update_metrics(y, output):
+        def update_metrics(y, z, scale, offset):
             if not self.metrics:
                 return
-            predictions = head(output) if head is not None else output
-            targets = head(y) if metrics_on_target_head else y
+            predictions = _transform_output(output_transform, z, scale, offset)
+            targets = y * scale + offset if output_transform == "affine" else y
             for metric in self.metrics:
                 metric.update_state(targets, predictions)
 
-        def train_epoch(X, y, sample_weight, permutation, batch_size):
+        def train_epoch(X, y, sample_weight, permutation, batch_size, alpha, scale, offset):
             n_samples = tf.shape(permutation)[0]
             n_batches = (n_samples + batch_size - 1) // batch_size
             total = tf.constant(0.0)
@@ -124,71 +179,162 @@ class CompiledNetwork:
                 indices = permutation[batch * batch_size : (batch + 1) * batch_size]
                 X_batch = tf.gather(X, indices)
                 y_batch = tf.gather(y, indices)
+                weights = tf.gather(sample_weight, indices)
                 with tf.GradientTape() as tape:
-                    output = train_model(X_batch, training=True)
-                    batch_loss = loss_value(
-                        y_batch, output, tf.gather(sample_weight, indices)
-                    )
+                    z = model(X_batch, training=True)
+                    data_loss, penalty = loss_value(y_batch, z, weights, alpha, scale, offset)
+                    # Weighted mean over the batch plus the L2 penalty divided
+                    # by the batch's weight, as in scikit-learn's MLP.
+                    batch_loss = tf.math.divide_no_nan(data_loss + penalty, tf.reduce_sum(weights))
                 gradients = tape.gradient(batch_loss, trainable)
                 optimizer.apply_gradients(zip(gradients, trainable))
                 total += batch_loss * tf.cast(tf.shape(indices)[0], tf.float32)
-                update_metrics(y_batch, output)
-            return total / tf.cast(n_samples, tf.float32), n_batches
+                update_metrics(y_batch, z, scale, offset)
+            return total / tf.cast(n_samples, tf.float32)
 
-        def evaluate(X, y, sample_weight):
-            output = train_model(X, training=False)
-            update_metrics(y, output)
-            if loss_on_head:
-                output = head(output)
-            return tf.reduce_sum(loss(y, output) * sample_weight)
+        def evaluate(X, y, sample_weight, scale, offset):
+            z = model(X, training=False)
+            update_metrics(y, z, scale, offset)
+            return loss_value(y, z, sample_weight, 0.0, scale, offset)[0]
 
-        def predict(X):
-            return train_model(X, training=False)
-
-        # One trace per network; later epochs and calls reuse it whatever the
-        # number of rows.
         self._train_epoch = tf.function(train_epoch, reduce_retracing=True)
         self._evaluate = tf.function(evaluate, reduce_retracing=True)
-        self._predict = tf.function(
-            predict,
-            input_signature=[tf.TensorSpec([None, *train_model.input_shape[1:]], tf.float32)],
-        )
 
-    def reset_metrics(self):
+    def load(self, model):
+        """Load ``model``'s weights and optimizer state into the trainer."""
+        _assign(self.model.trainable_variables, model.trainable_variables)
+        _assign(self.model.non_trainable_variables, model.non_trainable_variables)
+        _assign(self.optimizer.variables, model.optimizer.variables)
+
+    def store(self, model):
+        """Write the trained weights and optimizer state back to ``model``."""
+        _assign(model.trainable_variables, self.model.trainable_variables)
+        _assign(model.non_trainable_variables, self.model.non_trainable_variables)
+        _assign(model.optimizer.variables, self.optimizer.variables)
+
+    def get_weights(self):
+        return self.model.get_weights()
+
+    def set_weights(self, weights):
+        self.model.set_weights(weights)
+
+    def _reset_metrics(self):
         for metric in self.metrics:
             metric.reset_state()
 
-    def metric_results(self):
+    def _metric_results(self):
         return {metric.name: float(metric.result()) for metric in self.metrics}
 
-    def train_epoch(self, X, y, sample_weight, permutation, batch_size):
-        """Run one epoch; return ``(mean loss, metrics, number of batches)``."""
-        self.reset_metrics()
+    def train_epoch(self, X, y, sample_weight, permutation, batch_size, alpha, scale, offset):
+        """Run one epoch over ``X[permutation]``; return ``(mean loss, metrics)``."""
         import tensorflow as tf
 
-        loss, n_batches = self._train_epoch(
-            X, y, sample_weight, permutation, tf.constant(batch_size, dtype=tf.int32)
+        self._reset_metrics()
+        loss = self._train_epoch(
+            X, y, sample_weight, tf.constant(permutation, dtype=tf.int32),
+            tf.constant(batch_size, dtype=tf.int32), tf.constant(alpha, dtype=tf.float32),
+            scale, offset,
         )
-        return float(loss), self.metric_results(), int(n_batches)
+        return float(loss), self._metric_results()
 
-    def evaluate(self, X, y, sample_weight):
-        """Return ``(weighted mean loss, metrics)`` on held-out data.
-
-        The L2 penalty is left out: it measures the weights, not the fit.
-        """
-        self.reset_metrics()
+    def evaluate(self, X, y, sample_weight, scale, offset):
+        """Return ``(weighted mean loss without penalty, metrics)`` on held-out data."""
+        self._reset_metrics()
         total = 0.0
         for start in range(0, len(X), PREDICT_CHUNK_SIZE):
             chunk = slice(start, start + PREDICT_CHUNK_SIZE)
-            total += float(self._evaluate(X[chunk], y[chunk], sample_weight[chunk]))
+            total += float(
+                self._evaluate(X[chunk], y[chunk], sample_weight[chunk], scale, offset)
+            )
         weight_sum = float(np.sum(sample_weight))
-        return (total / weight_sum if weight_sum else 0.0), self.metric_results()
+        return (total / weight_sum if weight_sum else 0.0), self._metric_results()
 
-    def predict(self, X):
-        """Return the training output (logits or standardized targets)."""
-        X = np.asarray(X, dtype=np.float32)
+
+@contextmanager
+def checkout_trainer(key, make_trainer):
+    """Lend an idle :class:`Trainer` for ``key``, or a new one, for one fit.
+
+    A trainer serves one fit at a time; fits running at once in threads get
+    their own.
+    """
+    with _lock:
+        idle = _idle_trainers.get(key)
+        trainer = idle.pop() if idle else None
+    if trainer is None:
+        trainer = make_trainer()
+    try:
+        yield trainer
+    finally:
+        with _lock:
+            _idle_trainers.setdefault(key, []).append(trainer)
+            _idle_trainers.move_to_end(key)
+            while len(_idle_trainers) > _MAX_CACHED_KEYS:
+                _idle_trainers.popitem(last=False)
+
+
+class Predictor:
+    """A compiled, stateless forward pass of one architecture, in float64.
+
+    The weights are arguments, so every fitted network of the architecture
+    shares the trace, and calls from several threads are safe. Predictions
+    are computed in double precision, as scikit-learn's MLP does: in float32
+    the matrix products' rounding depends on which other rows share the call,
+    so a sample's prediction would change in the 7th digit with the batch it
+    comes in.
+    """
+
+    def __init__(self, train_model):
+        import keras
+        import tensorflow as tf
+
+        def float64_layer(layer):
+            return type(layer).from_config({**layer.get_config(), "dtype": "float64"})
+
+        template = keras.models.clone_model(train_model, clone_function=float64_layer)
+
+        def forward(trainable, non_trainable, X):
+            trainable = [tf.cast(value, tf.float64) for value in trainable]
+            non_trainable = [
+                tf.cast(value, tf.float64) if value.dtype == tf.float32 else value
+                for value in non_trainable
+            ]
+            return template.stateless_call(trainable, non_trainable, X, training=False)[0]
+
+        def spec(variables):
+            return [tf.TensorSpec(v.shape, v.dtype) for v in variables]
+
+        self._forward = tf.function(forward).get_concrete_function(
+            spec(train_model.trainable_variables),
+            spec(train_model.non_trainable_variables),
+            tf.TensorSpec([None, *template.input_shape[1:]], tf.float64),
+        )
+
+    def __call__(self, model, X):
+        """Return the training output of ``model`` (its weights) on ``X``."""
+        X = np.asarray(X, dtype=np.float64)
+        trainable = [v.value for v in model.trainable_variables]
+        non_trainable = [v.value for v in model.non_trainable_variables]
         chunks = [
-            self._predict(X[start : start + PREDICT_CHUNK_SIZE]).numpy()
+            self._forward(trainable, non_trainable, X[start : start + PREDICT_CHUNK_SIZE]).numpy()
             for start in range(0, max(len(X), 1), PREDICT_CHUNK_SIZE)
         ]
         return np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
+
+
+def get_predictor(key, make_train_model):
+    """Return the shared :class:`Predictor` for an architecture.
+
+    ``make_train_model()`` gives a network of the architecture, called only
+    when none is cached.
+    """
+    with _lock:
+        predictor = _predictors.get(key)
+        if predictor is not None:
+            _predictors.move_to_end(key)
+            return predictor
+    predictor = Predictor(make_train_model())
+    with _lock:
+        predictor = _predictors.setdefault(key, predictor)
+        while len(_predictors) > _MAX_CACHED_KEYS:
+            _predictors.popitem(last=False)
+    return predictor

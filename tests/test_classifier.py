@@ -1,0 +1,104 @@
+"""DNNClassifier's targets: label types, binary, multiclass, multilabel, weights."""
+
+import numpy as np
+import pytest
+from conftest import FAST
+from sklearn.datasets import make_multilabel_classification
+
+from skdnn import DNNClassifier
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [np.array(["cat", "dog", "owl"]), np.array([3, 7, 11]), np.array([-1.0, 0.0, 2.0])],
+)
+def test_labels_round_trip(labels, classification_data):
+    X, y = classification_data
+    y_labels = labels[y]
+    clf = DNNClassifier(**FAST).fit(X, y_labels)
+    np.testing.assert_array_equal(clf.classes_, np.sort(labels))
+    predicted = clf.predict(X)
+    assert predicted.dtype == y_labels.dtype
+    assert set(predicted) <= set(labels)
+    proba = clf.predict_proba(X)
+    assert proba.shape == (len(X), 3)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(clf.classes_[proba.argmax(axis=1)], predicted)
+    assert clf.decision_function(X).shape == (len(X), 3)
+
+
+def test_binary_boolean_labels(classification_data):
+    X, y = classification_data
+    y_bool = y == 1
+    clf = DNNClassifier(**{**FAST, "epochs": 30, "learning_rate": 0.05}).fit(X, y_bool)
+    assert clf.n_outputs_ == 1
+    assert clf.predict(X).dtype == bool
+    proba = clf.predict_proba(X)
+    assert proba.shape == (len(X), 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    scores = clf.decision_function(X)
+    assert scores.shape == (len(X),)
+    np.testing.assert_array_equal(clf.predict(X), scores > 0)
+    np.testing.assert_allclose(proba[:, 1], 1 / (1 + np.exp(-scores)))
+    np.testing.assert_allclose(np.exp(clf.predict_log_proba(X)), proba)
+    assert clf.score(X, y_bool) > 0.7
+
+
+def test_multilabel():
+    X, Y = make_multilabel_classification(n_samples=150, n_features=8, n_classes=4,
+                                          random_state=0)
+    clf = DNNClassifier(**{**FAST, "epochs": 40, "learning_rate": 0.05}).fit(X, Y)
+    assert clf.n_outputs_ == 4
+    np.testing.assert_array_equal(clf.classes_, np.arange(4))
+    predicted = clf.predict(X)
+    assert predicted.shape == Y.shape and set(np.unique(predicted)) <= {0, 1}
+    proba = clf.predict_proba(X)
+    assert proba.shape == Y.shape
+    np.testing.assert_array_equal(predicted, (proba > 0.5).astype(int))
+    assert (predicted == Y).mean() > 0.7
+
+
+def test_one_class_and_continuous_targets_are_rejected(classification_data):
+    X, y = classification_data
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        DNNClassifier(**FAST).fit(X, np.zeros(len(X)))
+    with pytest.raises(ValueError, match="Unknown label type"):
+        DNNClassifier(**FAST).fit(X, np.linspace(0, 1, len(X)))
+
+
+def test_zero_sample_weight_removes_a_class(classification_data):
+    X, y = classification_data
+    weights = (y != 2).astype(float)
+    params = {**FAST, "epochs": 40, "learning_rate": 0.05}
+    clf = DNNClassifier(**params).fit(X, y, sample_weight=weights)
+    assert 2 not in clf.predict(X)
+    assert 2 in DNNClassifier(**params).fit(X, y).predict(X)
+
+
+def test_class_weight_balanced_favours_minority():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(300, 4))
+    y = (X[:, 0] + 0.8 * rng.normal(size=300) > 1.3).astype(int)  # ~15% positives
+    plain = DNNClassifier(**{**FAST, "epochs": 40}).fit(X, y)
+    balanced = DNNClassifier(class_weight="balanced", **{**FAST, "epochs": 40}).fit(X, y)
+    assert balanced.predict(X).sum() > plain.predict(X).sum()
+    by_dict = DNNClassifier(class_weight={0: 1.0, 1: 10.0}, **{**FAST, "epochs": 40}).fit(X, y)
+    assert by_dict.predict(X).sum() > plain.predict(X).sum()
+
+
+def test_keras_loss_object(classification_data):
+    import keras
+
+    X, y = classification_data
+    loss = keras.losses.SparseCategoricalCrossentropy()  # on probabilities, as in Keras
+    clf = DNNClassifier(loss=loss, **{**FAST, "epochs": 30}).fit(X, y)
+    auto = DNNClassifier(**{**FAST, "epochs": 30}).fit(X, y)
+    np.testing.assert_allclose(clf.loss_curve_, auto.loss_curve_, rtol=1e-3)
+    assert loss.reduction == "sum_over_batch_size"  # the parameter is not changed
+
+
+def test_warm_start_rejects_new_classes(classification_data):
+    X, y = classification_data
+    clf = DNNClassifier(warm_start=True, **FAST).fit(X, y)
+    with pytest.raises(ValueError, match="classes"):
+        clf.fit(X, y + 1)

@@ -1,0 +1,79 @@
+"""DNNRegressor's targets: shapes, scale, losses, output activation."""
+
+import numpy as np
+import pytest
+from conftest import FAST
+from sklearn.datasets import make_regression
+
+from skdnn import DNNRegressor
+
+
+def test_output_dimensions(regression_data):
+    X, y = regression_data
+    reg = DNNRegressor(**FAST).fit(X, y)
+    assert reg.predict(X).shape == (len(X),) and reg.n_outputs_ == 1
+    column = DNNRegressor(**FAST).fit(X, y.reshape(-1, 1))
+    assert column.predict(X).shape == (len(X), 1)
+    Y = np.c_[y, -3 * y + 1000, X[:, 0] * 0.01]
+    multi = DNNRegressor(**{**FAST, "epochs": 100}).fit(X, Y)
+    assert multi.n_outputs_ == 3
+    predicted = multi.predict(X)
+    assert predicted.shape == (len(X), 3) and predicted.dtype == np.float64
+    # Each output is learnt in its own units.
+    for column in range(3):
+        assert np.corrcoef(predicted[:, column], Y[:, column])[0, 1] > 0.9
+
+
+def test_large_target_scale_out_of_the_box():
+    X, y = make_regression(n_samples=300, n_features=5, noise=10.0, random_state=0)
+    y = 1000 * y + 50_000
+    reg = DNNRegressor(random_state=0, epochs=100).fit(X, y)
+    assert reg.score(X, y) > 0.95
+
+
+@pytest.mark.parametrize("hidden_layer_sizes", [(), (16,)])
+def test_tutorial_sgd_regression(hidden_layer_sizes):
+    # The regression tutorial: Dense(1), SGD() with Keras's defaults, mse, 40 epochs.
+    X, y = make_regression(n_samples=200, n_features=1, bias=5.0, noise=5.0, random_state=123)
+    reg = DNNRegressor(hidden_layer_sizes=hidden_layer_sizes, optimizer="sgd", learning_rate=0.01,
+                       momentum=0.0, batch_size=32, epochs=40, loss="mse", random_state=0)
+    reg.fit(X[:150], y[:150])
+    assert reg.score(X[150:], y[150:]) > 0.95
+
+
+@pytest.mark.parametrize("loss", ["squared_error", "absolute_error", "huber", "mse", "log_cosh"])
+def test_losses(loss, regression_data):
+    X, y = regression_data
+    reg = DNNRegressor(loss=loss, **{**FAST, "epochs": 20, "learning_rate": 0.01}).fit(X, y)
+    assert reg.loss_curve_[-1] < reg.loss_curve_[0]
+    assert reg.score(X, y) > 0.5
+
+
+def test_loss_object_and_unknown_name(regression_data):
+    import keras
+
+    X, y = regression_data
+    reg = DNNRegressor(loss=keras.losses.Huber(delta=0.5), **FAST).fit(X, y)
+    assert np.all(np.isfinite(reg.loss_curve_))
+    with pytest.raises(ValueError, match="Keras loss name"):
+        DNNRegressor(loss="squared_errors", **FAST).fit(X, y)
+
+
+def test_positive_output_activation():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(200, 3))
+    y = np.exp(X[:, 0]) * 100
+    reg = DNNRegressor(output_activation="softplus", **{**FAST, "epochs": 60}).fit(X, y)
+    assert reg.model_.get_layer("output").get_config()["activation"] == "softplus"
+    assert np.all(reg.predict(rng.normal(size=(500, 3)) * 3) >= 0)
+    assert reg.score(X, y) > 0.5
+
+
+def test_weighted_target_standardization(regression_data):
+    X, y = regression_data
+    weights = np.r_[np.ones(60), np.zeros(60)]
+    weighted = DNNRegressor(**FAST).fit(X, y, sample_weight=weights)
+    subset = DNNRegressor(**FAST).fit(X[:60], y[:60])
+    np.testing.assert_allclose(
+        weighted._target_encoder.offset_, subset._target_encoder.offset_
+    )
