@@ -1,7 +1,7 @@
 """Shared base of the skdnn estimators: validation, training and persistence."""
 
-import os
-import tempfile
+import copy
+import functools
 import warnings
 from abc import ABCMeta, abstractmethod
 from numbers import Integral, Real
@@ -13,6 +13,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from ._training import TrainingDivergedError, TrainingRun
 
 # Optimizer names -> (Keras class name, the skdnn hyperparameters it takes).
 OPTIMIZERS = {
@@ -27,9 +29,13 @@ OPTIMIZERS = {
 # of randomness at the end does not change the existing ones.
 _SEED_NAMES = ("network", "shuffle", "validation_split")
 
+# learning_rate="adaptive", as in scikit-learn's MLP: start here, divide by
+# 5 whenever the monitored loss stops improving, stop below the minimum.
+ADAPTIVE_INITIAL_LEARNING_RATE = 1e-3
+ADAPTIVE_MINIMUM_LEARNING_RATE = 1e-6
 
-class TrainingDivergedError(FloatingPointError):
-    """Raised when the training loss becomes NaN or infinite."""
+# Fitted state kept in private attributes (the rest ends with "_").
+_PRIVATE_FITTED = ("_architecture", "_target_encoder", "_y_ndim")
 
 
 class BaseDNN(BaseEstimator, metaclass=ABCMeta):
@@ -47,6 +53,7 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
         "optimizer": [StrOptions(set(OPTIMIZERS)), HasMethods(["apply_gradients", "get_config"])],
         "learning_rate": [
             Interval(Real, 0, None, closed="neither"),
+            StrOptions({"adaptive"}),
             HasMethods(["__call__", "get_config"]),
         ],
         "momentum": [Interval(Real, 0, 1, closed="both")],
@@ -61,6 +68,8 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
         "random_state": ["random_state"],
         "verbose": [Interval(Integral, 0, 2, closed="both")],
         "warm_start": ["boolean"],
+        "callbacks": [list, None],
+        "metrics": [list, None],
     }
 
     @abstractmethod
@@ -86,6 +95,8 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
         verbose,
         warm_start,
         loss,
+        callbacks,
+        metrics,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -107,6 +118,8 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
         self.verbose = verbose
         self.warm_start = warm_start
         self.loss = loss
+        self.callbacks = callbacks
+        self.metrics = metrics
 
     # ------------------------------------------------------------------
     # Hooks of the concrete estimators
@@ -116,16 +129,57 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
         """Return ``y`` checked for this kind of estimator."""
 
     @abstractmethod
-    def _make_target_encoder(self, y, sample_weight):
+    def _make_target_encoder(self, y, sample_weight, classes):
         """Return a fitted encoder from ``y`` to the network's targets."""
 
     @abstractmethod
     def _loss_spec(self):
         """Return ``(training loss, loss on the head, Keras loss for compile)``."""
 
-    @abstractmethod
+    def _default_metrics(self):
+        """Names of the metrics always tracked (the classifier's accuracy)."""
+        return ()
+
+    def _resolve_metric(self, metric):
+        """Return a fresh Keras metric object for a name or metric object."""
+        import keras
+
+        if not isinstance(metric, str):
+            if not isinstance(metric, keras.metrics.Metric):
+                raise ValueError(
+                    f"metrics must hold Keras metric names or keras.metrics.Metric "
+                    f"objects; got {metric!r}."
+                )
+            # A fresh copy: metrics keep state, and the parameter must not change.
+            return type(metric).from_config(metric.get_config())
+        try:
+            resolved = keras.metrics.get(metric)
+        except ValueError:
+            raise ValueError(
+                f"metrics: {metric!r} is not a Keras metric name; use e.g. 'mae', 'mse', "
+                f"'AUC', 'Precision' or a keras.metrics.Metric object."
+            ) from None
+        # Recorded under the name given, as Model.compile does ("mae", "AUC").
+        if isinstance(resolved, keras.metrics.Metric):
+            return type(resolved).from_config({**resolved.get_config(), "name": metric})
+        return keras.metrics.MeanMetricWrapper(resolved, name=metric)
+
+    def _n_classes_for_metrics(self):
+        """Number of classes when metrics other than Sparse* need one-hot targets."""
+        return None
+
     def _metric_objects(self):
-        """Return the Keras metrics tracked per epoch."""
+        """Fresh Keras metrics tracked per epoch: the defaults, then ``metrics``."""
+        metrics = [self._resolve_metric(m) for m in self._default_metrics()]
+        metrics += [self._resolve_metric(m) for m in self.metrics or ()]
+        names = [metric.name for metric in metrics]
+        duplicated = sorted({name for name in names if names.count(name) > 1})
+        if duplicated:
+            raise ValueError(
+                f"metrics: each metric needs its own name, but {duplicated} appear twice "
+                f"(the classifier always tracks 'accuracy')."
+            )
+        return metrics
 
     @abstractmethod
     def _output_transform(self):
@@ -147,6 +201,9 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
     def fit(self, X, y, sample_weight=None):
         """Build the network and train it on ``(X, y)``.
 
+        With ``warm_start=True`` and an already fitted network, training
+        continues from its weights and optimizer state instead.
+
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features) or (n_samples, ...)
@@ -162,8 +219,11 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
         self : object
             The fitted estimator.
         """
-        self._validate_params()
         warm = self.warm_start and hasattr(self, "model_")
+        return self._validate_and_fit(X, y, sample_weight, warm=warm, incremental=False)
+
+    def _validate_and_fit(self, X, y, sample_weight, warm, incremental, classes=None):
+        self._validate_params()
         X, y = validate_data(
             self, X, y, reset=not warm, dtype=np.float32, allow_nd=True,
             multi_output=True, y_numeric=is_regressor(self),
@@ -172,7 +232,14 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
         sample_weight = _check_sample_weight(
             sample_weight, X, dtype=np.float32, ensure_non_negative=True
         )
-        return self._fit(X, y, sample_weight, warm=warm)
+        try:
+            return self._fit(X, y, sample_weight, warm, incremental, classes)
+        except TrainingDivergedError:
+            if not warm:
+                # A diverged first fit leaves nothing usable behind.
+                for name in [n for n in vars(self) if n.endswith("_") and not n.startswith("__")]:
+                    delattr(self, name)
+            raise
 
     def _check_architecture(self, X):
         sizes = np.asarray(self.hidden_layer_sizes)
@@ -215,7 +282,9 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
             # A fresh copy: optimizers keep state, and the parameter must not change.
             return type(self.optimizer).from_config(self.optimizer.get_config())
         learning_rate = self.learning_rate
-        if not isinstance(learning_rate, Real):
+        if learning_rate == "adaptive":
+            learning_rate = ADAPTIVE_INITIAL_LEARNING_RATE
+        elif not isinstance(learning_rate, Real):
             learning_rate = keras.optimizers.schedules.deserialize(
                 keras.optimizers.schedules.serialize(learning_rate)
             )
@@ -223,12 +292,12 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
         kwargs = {name: getattr(self, name) for name in extra}
         return getattr(keras.optimizers, class_name)(learning_rate=learning_rate, **kwargs)
 
-    def _build(self, X, y, sample_weight, seed):
+    def _build(self, X, y, sample_weight, classes, seed):
         """Create the network and the fitted state that training starts from."""
         from ._network import build_network
 
         architecture = self._check_architecture(X)
-        self._target_encoder = self._make_target_encoder(y, sample_weight)
+        self._target_encoder = self._make_target_encoder(y, sample_weight, classes)
         self.n_outputs_ = self._target_encoder.n_outputs_
         model, train_model = build_network(
             n_outputs=self.n_outputs_,
@@ -241,7 +310,7 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
         model.compile(
             optimizer=self._build_optimizer(),
             loss=compile_loss,
-            metrics=[metric.name for metric in self._metric_objects()] or None,
+            metrics=self._metric_objects() or None,
         )
         model.optimizer.build(model.trainable_variables)
         self.model_ = model
@@ -267,7 +336,7 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
             [describe(metric) for metric in self._metric_objects()],
         ))
 
-    def _make_trainer(self):
+    def _make_trainer(self, y_encoded):
         from ._network import training_output
         from ._training import Trainer, per_sample_loss
 
@@ -279,12 +348,15 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
             self._metric_objects(),
             output_transform=self._output_transform(),
             loss_on_predictions=loss_on_predictions,
+            one_hot_depth=self._n_classes_for_metrics(),
+            target_example=y_encoded[:1],
+            scaling_example=self._output_scaling(),
         )
 
-    def _split_validation(self, y, seed):
+    def _split_validation(self, y, seed, early_stopping):
         n_samples = len(y)
         indices = np.arange(n_samples)
-        if not self.early_stopping:
+        if not early_stopping:
             return indices, indices[:0]
         stratify = self._validation_stratify(y)
         try:
@@ -301,22 +373,28 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
                 f"samples, a larger validation_fraction, or early_stopping=False."
             ) from None
 
-    def _fit(self, X, y, sample_weight, warm):
+    def _fit(self, X, y, sample_weight, warm, incremental, classes):
         import keras
+
+        from ._training import checkout_trainer
 
         rng = check_random_state(self.random_state)
         seeds = dict(zip(_SEED_NAMES, rng.randint(np.iinfo(np.int32).max, size=len(_SEED_NAMES))))
         if warm:
             self._check_warm_start(X, y)
         else:
-            self._build(X, y, sample_weight, int(seeds["network"]))
+            self._build(X, y, sample_weight, classes, int(seeds["network"]))
             self.history_ = {}
             self.n_iter_ = 0
+        callbacks = self._callback_copies()
+        early_stopping = self.early_stopping and not incremental
         y_encoded = self._target_encoder.transform(y)
         sample_weight = self._sample_weight(y, sample_weight)
-        train_idx, val_idx = self._split_validation(y, int(seeds["validation_split"]))
+        train_idx, val_idx = self._split_validation(
+            y, int(seeds["validation_split"]), early_stopping
+        )
         X_val, y_val, sw_val = X[val_idx], y_encoded[val_idx], sample_weight[val_idx]
-        if self.early_stopping and not np.sum(sw_val) > 0:
+        if early_stopping and not np.sum(sw_val) > 0:
             raise ValueError(
                 "The validation split holds only samples of zero weight; early stopping "
                 "cannot measure anything. Use early_stopping=False or other weights."
@@ -326,94 +404,63 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
         else:
             batch_size = min(self.batch_size, len(train_idx))
 
-        from ._training import checkout_trainer
-
-        with checkout_trainer(self._trainer_key(), self._make_trainer) as trainer:
+        make_trainer = functools.partial(self._make_trainer, y_encoded)
+        with checkout_trainer(self._trainer_key(), make_trainer) as trainer:
             trainer.load(self.model_)
-            history, converged = self._train(
-                trainer,
+            run = TrainingRun(
+                self, trainer, callbacks,
                 data=[keras.ops.convert_to_tensor(a) for a in (X, y_encoded, sample_weight)],
-                validation=(X_val, y_val, sw_val),
+                validation=(X_val, y_val, sw_val) if early_stopping else None,
                 train_idx=train_idx,
                 batch_size=batch_size,
                 shuffle_rng=np.random.RandomState(seeds["shuffle"]),
+                epochs=1 if incremental else self.epochs,
+                stopping_rule=not incremental,
             )
-            trainer.store(self.model_)
+            run.train()
 
-        self.n_iter_ += len(history["loss"]) - len(self.history_.get("loss", ()))
-        self.history_ = history
-        self.loss_curve_ = history["loss"]
-        if self.early_stopping:
+        self.callbacks_ = callbacks
+        self.n_iter_ += run.n_epochs
+        self.history_ = run.history
+        self.loss_curve_ = run.history.get("loss", [])
+        if early_stopping:
             self.best_loss_ = None
             # In scikit-learn's MLP units: the score (accuracy or R^2) of the
             # restored weights on the validation split.
             self.best_validation_score_ = self.score(X_val, y[val_idx], sample_weight=sw_val)
         else:
-            self.best_loss_ = min(history["loss"])
+            self.best_loss_ = min(self.loss_curve_) if self.loss_curve_ else None
             self.best_validation_score_ = None
-        if not converged:
+        if run.interrupted:
+            warnings.warn(
+                f"Training was interrupted (KeyboardInterrupt) after {run.n_epochs} epoch(s) "
+                f"of this call; the estimator keeps the weights trained so far.",
+                UserWarning,
+            )
+        elif not run.converged and not incremental:
             warnings.warn(
                 f"Training stopped after the maximum of epochs={self.epochs} while the "
-                f"{'validation' if self.early_stopping else 'training'} loss was still "
+                f"{'validation' if early_stopping else 'training'} loss was still "
                 f"improving. Increase epochs or learning_rate.",
                 ConvergenceWarning,
             )
         return self
 
-    def _train(self, trainer, data, validation, train_idx, batch_size, shuffle_rng):
-        """Run the epochs; return the updated history and whether it converged."""
+    def _callback_copies(self):
+        """Fresh copies of ``callbacks`` for one call of fit or partial_fit.
+
+        Callbacks keep state (best values, open files, the model), so the
+        instances given as the parameter are never used or changed.
+        """
         import keras
 
-        scale, offset = self._output_scaling()
-        n_batches = -(-len(train_idx) // batch_size)
-        model = self.model_
-        callbacks = keras.callbacks.CallbackList(
-            [], add_progbar=self.verbose > 0, model=model, verbose=self.verbose,
-            epochs=self.epochs, steps=n_batches,
-        )
-        history = {key: list(values) for key, values in self.history_.items()}
-        monitor = "val_loss" if self.early_stopping else "loss"
-        best, best_weights, no_improvement = np.inf, None, 0
-        converged = False
-        model.stop_training = False
-        callbacks.on_train_begin()
-        for epoch in range(self.epochs):
-            callbacks.on_epoch_begin(epoch)
-            permutation = shuffle_rng.permutation(train_idx) if self.shuffle else train_idx
-            loss, metrics = trainer.train_epoch(
-                *data, permutation, batch_size, float(self.alpha), scale, offset
-            )
-            if not np.isfinite(loss):
-                raise TrainingDivergedError(
-                    f"The training loss became {loss} in epoch {self.n_iter_ + epoch + 1}: "
-                    f"training diverged. Use a smaller learning_rate (now "
-                    f"{self.learning_rate!r}) or scale the input features."
+        callbacks = list(self.callbacks or ())
+        for callback in callbacks:
+            if not isinstance(callback, keras.callbacks.Callback):
+                raise ValueError(
+                    f"callbacks must hold keras.callbacks.Callback instances; got {callback!r}."
                 )
-            logs = {"loss": loss, **metrics}
-            callbacks.on_train_batch_end(n_batches - 1, logs)
-            if self.early_stopping:
-                val_loss, val_metrics = trainer.evaluate(*validation, scale, offset)
-                logs["val_loss"] = val_loss
-                logs.update({f"val_{name}": value for name, value in val_metrics.items()})
-            for key, value in logs.items():
-                history.setdefault(key, []).append(value)
-            callbacks.on_epoch_end(epoch, logs)
-
-            # scikit-learn MLP's rule: stop after more than n_iter_no_change
-            # epochs without an improvement of at least tol.
-            score = logs[monitor]
-            no_improvement = no_improvement + 1 if score > best - self.tol else 0
-            if score < best:
-                best = score
-                if self.early_stopping:
-                    best_weights = trainer.get_weights()
-            if no_improvement > self.n_iter_no_change or model.stop_training:
-                converged = True
-                break
-        callbacks.on_train_end()
-        if best_weights is not None:
-            trainer.set_weights(best_weights)
-        return history, converged
+        return copy.deepcopy(callbacks)
 
     def _check_warm_start(self, X, y):
         architecture = self._check_architecture(X)
@@ -449,36 +496,98 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
         )
         return predictor(self.model_, X)
 
+    def summary(self, print_fn=print):
+        """Print the Keras summary of the fitted network.
+
+        Layer names, output shapes and parameter counts, as
+        ``model.summary()`` shows them in Keras.
+
+        Parameters
+        ----------
+        print_fn : callable or None, default=print
+            Called with the summary's text; with None, the text is returned
+            instead.
+
+        Returns
+        -------
+        text : str or None
+            The summary when ``print_fn`` is None.
+        """
+        check_is_fitted(self)
+        lines = []
+        self.model_.summary(print_fn=lambda line, *args, **kwargs: lines.append(line))
+        text = "\n".join(lines)
+        if print_fn is None:
+            return text
+        print_fn(text)
+
     # ------------------------------------------------------------------
     # Persistence
     # ------------------------------------------------------------------
+    def save(self, path):
+        """Save the fitted estimator to one file, without pickle.
+
+        The file (a zip archive) holds the hyperparameters, the fitted
+        scikit-learn state (classes, feature names, target encoding) as
+        plain JSON and the network in Keras's ``.keras`` format, optimizer
+        state included. :func:`skdnn.load` reads it back in Keras's safe mode
+        and never unpickles anything. Callbacks are not saved.
+
+        Parameters
+        ----------
+        path : str or path-like
+            Where to write the file (``.skdnn`` is a good extension).
+
+        See Also
+        --------
+        skdnn.load : Load a saved estimator.
+        """
+        check_is_fitted(self)
+        from ._persistence import save
+
+        save(self, path)
+
+    def _fitted_state(self):
+        """The fitted state other than the network, as plain data."""
+        state = {
+            name: value for name, value in vars(self).items()
+            if (name.endswith("_") and not name.startswith("__")) or name in _PRIVATE_FITTED
+        }
+        for name in ("model_", "callbacks_"):
+            state.pop(name, None)
+        encoder = state.pop("_target_encoder")
+        state["_target_encoder"] = {
+            "class": type(encoder).__name__,
+            "params": encoder.get_params(),
+            "fitted": {k: v for k, v in vars(encoder).items() if k.endswith("_")},
+        }
+        return state
+
+    def _restore_fitted_state(self, state, model):
+        from ._target import ClassLabelEncoder, TargetStandardizer
+
+        encoders = {cls.__name__: cls for cls in (ClassLabelEncoder, TargetStandardizer)}
+        saved = state.pop("_target_encoder")
+        encoder = encoders[saved["class"]](**saved["params"])
+        vars(encoder).update(saved["fitted"])
+        vars(self).update(state, _target_encoder=encoder, model_=model, callbacks_=[])
+
     def __getstate__(self):
         state = dict(super().__getstate__())
         if "model_" in state:
+            from ._persistence import model_to_bytes
+
             # Keras objects are not picklable; the fitted network travels in
             # Keras's own format, optimizer state included.
-            state["model_"] = _model_to_bytes(state["model_"])
+            state["model_"] = model_to_bytes(state["model_"])
+            state.pop("callbacks_", None)
         return state
 
     def __setstate__(self, state):
         if "model_" in state:
-            state["model_"] = _model_from_bytes(state["model_"])
+            from ._persistence import model_from_bytes
+
+            state["model_"] = model_from_bytes(state["model_"])
+            state["callbacks_"] = []
         super().__setstate__(state)
 
-
-def _model_to_bytes(model):
-    with tempfile.TemporaryDirectory() as folder:
-        path = os.path.join(folder, "model.keras")
-        model.save(path)
-        with open(path, "rb") as file:
-            return file.read()
-
-
-def _model_from_bytes(data):
-    import keras
-
-    with tempfile.TemporaryDirectory() as folder:
-        path = os.path.join(folder, "model.keras")
-        with open(path, "wb") as file:
-            file.write(data)
-        return keras.saving.load_model(path, safe_mode=True)

@@ -78,8 +78,6 @@ class DNNClassifier(ClassifierMixin, BaseDNN):
         "class_weight": [dict, StrOptions({"balanced"}), None],
     }
 
-    _metrics_on_target_head = False
-
     def __init__(
         self,
         hidden_layer_sizes=(100,),
@@ -103,6 +101,8 @@ class DNNClassifier(ClassifierMixin, BaseDNN):
         warm_start=False,
         loss="auto",
         class_weight=None,
+        callbacks=None,
+        metrics=None,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -125,6 +125,8 @@ class DNNClassifier(ClassifierMixin, BaseDNN):
             verbose=verbose,
             warm_start=warm_start,
             loss=loss,
+            callbacks=callbacks,
+            metrics=metrics,
         )
         self.class_weight = class_weight
 
@@ -134,22 +136,13 @@ class DNNClassifier(ClassifierMixin, BaseDNN):
             y = column_or_1d(y, warn=True)
         return y
 
-    def _make_target_encoder(self, y, sample_weight):
-        encoder = ClassLabelEncoder().fit(y)
+    def _make_target_encoder(self, y, sample_weight, classes):
+        encoder = ClassLabelEncoder().fit(y, classes=classes)
         self.classes_ = encoder.classes_
         return encoder
 
     def _check_warm_start_targets(self, y):
-        encoder = ClassLabelEncoder().fit(y) if len(np.unique(y)) > 1 else None
-        if encoder is not None and encoder.target_type_ == "multilabel-indicator":
-            unknown = [] if y.shape[1] == self.n_outputs_ else ["columns"]
-        else:
-            unknown = np.setdiff1d(np.unique(y), self.classes_)
-        if len(unknown):
-            raise ValueError(
-                f"warm_start=True continues training on the classes {self.classes_.tolist()}, "
-                f"but y has others: {list(unknown)}. Set warm_start=False to start afresh."
-            )
+        self._target_encoder.check_known(y)
 
     def _output_activation(self):
         return None
@@ -180,12 +173,22 @@ class DNNClassifier(ClassifierMixin, BaseDNN):
             return loss, False, encoder.loss
         return self.loss, True, self.loss
 
-    def _metric_objects(self):
+    def _default_metrics(self):
+        return ("accuracy",)
+
+    def _resolve_metric(self, metric):
         import keras
 
-        if self._target_encoder.target_type_ == "multiclass":
-            return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
-        return [keras.metrics.BinaryAccuracy(name="accuracy")]
+        # Keras's "accuracy" depends on the target, as in Model.compile.
+        if metric in ("accuracy", "acc"):
+            if self._target_encoder.target_type_ == "multiclass":
+                return keras.metrics.SparseCategoricalAccuracy(name=metric)
+            return keras.metrics.BinaryAccuracy(name=metric)
+        return super()._resolve_metric(metric)
+
+    def _n_classes_for_metrics(self):
+        encoder = self._target_encoder
+        return len(encoder.classes_) if encoder.target_type_ == "multiclass" else None
 
     def _sample_weight(self, y, sample_weight):
         if self.class_weight is None:
@@ -195,6 +198,50 @@ class DNNClassifier(ClassifierMixin, BaseDNN):
 
     def _validation_stratify(self, y):
         return None if y.ndim == 2 else y
+
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """Train for one epoch on ``(X, y)``, continuing from the current state.
+
+        The first call builds the network and needs every class in
+        ``classes``; later calls continue from the current weights and
+        optimizer state, and ``history_`` keeps growing. Early stopping and
+        the stopping rule do not apply: each call is one pass over the data.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, ...)
+            Training samples.
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Target labels, all among ``classes``.
+        classes : array-like of shape (n_classes,), default=None
+            All the classes that can appear in ``y``; required on the first
+            call, and must not change afterwards. For multilabel targets,
+            ``arange(n_labels)``.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        first = not hasattr(self, "model_")
+        if first and classes is None:
+            raise ValueError(
+                "classes must be passed on the first call to partial_fit: the network's "
+                "output layer needs every class that later batches may contain."
+            )
+        if not first and classes is not None and not np.array_equal(
+            np.unique(classes), self.classes_
+        ):
+            raise ValueError(
+                f"classes={list(np.unique(classes))} differs from the classes of the first "
+                f"call to partial_fit, {self.classes_.tolist()}."
+            )
+        return self._validate_and_fit(
+            X, y, sample_weight, warm=not first, incremental=True,
+            classes=None if classes is None else np.asarray(classes),
+        )
 
     # Predictions ------------------------------------------------------------
     def predict(self, X):

@@ -76,8 +76,6 @@ class DNNRegressor(RegressorMixin, BaseDNN):
         "output_activation": [str, None],
     }
 
-    _metrics_on_target_head = True
-
     def __init__(
         self,
         hidden_layer_sizes=(100,),
@@ -101,6 +99,8 @@ class DNNRegressor(RegressorMixin, BaseDNN):
         warm_start=False,
         loss="squared_error",
         output_activation=None,
+        callbacks=None,
+        metrics=None,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -123,6 +123,8 @@ class DNNRegressor(RegressorMixin, BaseDNN):
             verbose=verbose,
             warm_start=warm_start,
             loss=loss,
+            callbacks=callbacks,
+            metrics=metrics,
         )
         self.output_activation = output_activation
 
@@ -132,12 +134,12 @@ class DNNRegressor(RegressorMixin, BaseDNN):
             self._y_ndim = y.ndim
         elif y.ndim != self._y_ndim or (y.ndim == 2 and y.shape[1] != self.n_outputs_):
             raise ValueError(
-                f"warm_start=True continues training a network with {self.n_outputs_} "
-                f"output(s), but y has shape {y.shape}. Set warm_start=False to start afresh."
+                f"Training continues a network with {self.n_outputs_} output(s), but y has "
+                f"shape {y.shape}. Set warm_start=False to start afresh."
             )
         return y
 
-    def _make_target_encoder(self, y, sample_weight):
+    def _make_target_encoder(self, y, sample_weight, classes):
         encoder = TargetStandardizer(center=self.output_activation is None)
         return encoder.fit(y, sample_weight=sample_weight)
 
@@ -177,8 +179,30 @@ class DNNRegressor(RegressorMixin, BaseDNN):
                 ) from None
         return loss, False, loss
 
-    def _metric_objects(self):
-        return []
+    def partial_fit(self, X, y, sample_weight=None):
+        """Train for one epoch on ``(X, y)``, continuing from the current state.
+
+        The first call builds the network and fixes the target's
+        standardization from its ``y``; later calls continue from the current
+        weights and optimizer state, and ``history_`` keeps growing. Early
+        stopping and the stopping rule do not apply.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, ...)
+            Training samples.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Target values.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        first = not hasattr(self, "model_")
+        return self._validate_and_fit(X, y, sample_weight, warm=not first, incremental=True)
 
     # Predictions ------------------------------------------------------------
     def predict(self, X):

@@ -30,12 +30,25 @@ class ClassLabelEncoder(TransformerMixin, BaseEstimator):
         Number of network outputs.
     """
 
-    def fit(self, y):
+    def fit(self, y, classes=None):
+        """Learn the classes from ``y``, or take them from ``classes``.
+
+        Parameters
+        ----------
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+        classes : array-like of shape (n_classes,), default=None
+            Every class the targets may hold (``partial_fit``'s first call).
+        """
         check_classification_targets(y)
         self.target_type_ = type_of_target(y, input_name="y")
         if self.target_type_ == "multilabel-indicator":
             self.classes_ = np.arange(y.shape[1])
             self.n_outputs_ = y.shape[1]
+            if classes is not None and not np.array_equal(np.unique(classes), self.classes_):
+                raise ValueError(
+                    f"For multilabel targets, classes must be arange(n_labels) = "
+                    f"{self.classes_.tolist()}; got {list(classes)}."
+                )
             return self
         if self.target_type_ not in ("binary", "multiclass"):
             raise ValueError(
@@ -43,8 +56,10 @@ class ClassLabelEncoder(TransformerMixin, BaseEstimator):
                 f"targets, got a {self.target_type_!r} target. For several multiclass "
                 f"outputs, wrap the estimator in sklearn.multioutput.MultiOutputClassifier."
             )
-        self._label_encoder = LabelEncoder().fit(y)
-        self.classes_ = self._label_encoder.classes_
+        self.classes_ = LabelEncoder().fit(y if classes is None else classes).classes_
+        if classes is not None:
+            self.target_type_ = "binary" if len(self.classes_) <= 2 else "multiclass"
+            self.check_known(y)
         if len(self.classes_) < 2:
             raise ValueError(
                 f"The target y needs samples of at least 2 classes, got only one class: "
@@ -52,6 +67,23 @@ class ClassLabelEncoder(TransformerMixin, BaseEstimator):
             )
         self.n_outputs_ = 1 if self.target_type_ == "binary" else len(self.classes_)
         return self
+
+    def check_known(self, y):
+        """Raise a clear error if ``y`` holds labels outside ``classes_``."""
+        if self.target_type_ == "multilabel-indicator":
+            if np.ndim(y) != 2 or np.shape(y)[1] != self.n_outputs_:
+                raise ValueError(
+                    f"y must be an indicator matrix of {self.n_outputs_} labels, as in the "
+                    f"first fit; got shape {np.shape(y)}."
+                )
+            return
+        unknown = np.setdiff1d(np.unique(y), self.classes_)
+        if len(unknown):
+            raise ValueError(
+                f"y contains labels {unknown.tolist()} that are not among the classes "
+                f"{self.classes_.tolist()} the network was built for. Pass every class to "
+                f"the first partial_fit call, or refit with warm_start=False."
+            )
 
     @property
     def loss(self):
@@ -69,7 +101,9 @@ class ClassLabelEncoder(TransformerMixin, BaseEstimator):
         """Return the network targets: class indices or 0/1 floats."""
         if self.target_type_ == "multilabel-indicator":
             return np.asarray(y, dtype=np.float32)
-        indices = self._label_encoder.transform(y)
+        label_encoder = LabelEncoder()
+        label_encoder.classes_ = self.classes_
+        indices = label_encoder.transform(y)
         if self.target_type_ == "binary":
             return indices.astype(np.float32).reshape(-1, 1)
         return indices.astype(np.int32)

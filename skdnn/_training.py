@@ -38,6 +38,16 @@ _idle_trainers = OrderedDict()
 _predictors = OrderedDict()
 
 
+class TrainingDivergedError(FloatingPointError):
+    """Raised when the training loss becomes NaN or infinite.
+
+    The message names the epoch; a smaller ``learning_rate`` or scaled input
+    features usually cure it. A first fit that diverges leaves the estimator
+    unfitted; a warm-started fit or ``partial_fit`` leaves it as it was
+    before the call.
+    """
+
+
 def require_tensorflow_backend():
     """Raise a clear error when Keras runs on another backend."""
     import keras
@@ -141,10 +151,19 @@ class Trainer:
     loss_on_predictions : bool
         Whether the loss takes the transformed outputs (user classifier
         losses work on probabilities, as in Keras).
+    one_hot_depth : int or None
+        For multiclass targets (class indices), the number of classes:
+        metrics other than Keras's ``Sparse*`` ones get one-hot targets.
+    target_example : ndarray
+        Encoded targets of one sample: their dtype and shape fix the
+        compiled functions' signatures.
+    scaling_example : tuple of ndarray
+        ``(scale, offset)`` of the affine output transform, likewise.
     """
 
     def __init__(self, train_model, optimizer, loss, metrics, output_transform,
-                 loss_on_predictions=False):
+                 loss_on_predictions=False, one_hot_depth=None, target_example=None,
+                 scaling_example=None):
         import keras
         import tensorflow as tf
 
@@ -168,8 +187,14 @@ class Trainer:
                 return
             predictions = _transform_output(output_transform, z, scale, offset)
             targets = y * scale + offset if output_transform == "affine" else y
+            one_hot = None
             for metric in self.metrics:
-                metric.update_state(targets, predictions)
+                if one_hot_depth and not type(metric).__name__.startswith("Sparse"):
+                    if one_hot is None:
+                        one_hot = tf.one_hot(tf.cast(targets, tf.int32), one_hot_depth)
+                    metric.update_state(one_hot, predictions)
+                else:
+                    metric.update_state(targets, predictions)
 
         def train_epoch(X, y, sample_weight, permutation, batch_size, alpha, scale, offset):
             n_samples = tf.shape(permutation)[0]
@@ -197,8 +222,27 @@ class Trainer:
             update_metrics(y, z, scale, offset)
             return loss_value(y, z, sample_weight, 0.0, scale, offset)[0]
 
-        self._train_epoch = tf.function(train_epoch, reduce_retracing=True)
-        self._evaluate = tf.function(evaluate, reduce_retracing=True)
+        # Fixed signatures: one trace per trainer, whatever the number of rows.
+        def spec(example, dtype=None):
+            example = np.asarray(example)
+            return tf.TensorSpec([None, *example.shape[1:]], dtype or example.dtype)
+
+        def scalar(dtype):
+            return tf.TensorSpec([], dtype)
+
+        X_spec = tf.TensorSpec([None, *model.input_shape[1:]], tf.float32)
+        y_spec = spec(target_example)
+        weight_spec = tf.TensorSpec([None], tf.float32)
+        scale_spec, offset_spec = (
+            tf.TensorSpec(np.shape(value), tf.float32) for value in scaling_example
+        )
+        self._train_epoch = tf.function(train_epoch, input_signature=[
+            X_spec, y_spec, weight_spec, tf.TensorSpec([None], tf.int32), scalar(tf.int32),
+            scalar(tf.float32), scale_spec, offset_spec,
+        ])
+        self._evaluate = tf.function(evaluate, input_signature=[
+            X_spec, y_spec, weight_spec, scale_spec, offset_spec,
+        ])
 
     def load(self, model):
         """Load ``model``'s weights and optimizer state into the trainer."""
@@ -248,6 +292,136 @@ class Trainer:
             )
         weight_sum = float(np.sum(sample_weight))
         return (total / weight_sum if weight_sum else 0.0), self._metric_results()
+
+
+class TrainingRun:
+    """The epochs of one call of ``fit`` or ``partial_fit``.
+
+    Drives the trainer epoch by epoch, applies scikit-learn MLP's stopping
+    rule (and its ``"adaptive"`` learning rate), keeps the best weights for
+    early stopping, and calls Keras callbacks through
+    ``keras.callbacks.CallbackList``. An epoch runs as one compiled call, so
+    the batch-level hooks fire once per epoch, after its last batch.
+
+    Attributes
+    ----------
+    history : dict of str to list of float
+        The estimator's history with this call's epochs appended.
+    n_epochs : int
+        Epochs completed in this call.
+    converged : bool
+        Whether a stopping rule (or a callback) ended training.
+    interrupted : bool
+        Whether a KeyboardInterrupt ended training.
+    """
+
+    def __init__(self, estimator, trainer, callbacks, data, validation, train_idx,
+                 batch_size, shuffle_rng, epochs, stopping_rule):
+        self.estimator = estimator
+        self.trainer = trainer
+        self.callbacks = callbacks
+        self.data = data
+        self.validation = validation
+        self.train_idx = train_idx
+        self.batch_size = batch_size
+        self.shuffle_rng = shuffle_rng
+        self.epochs = epochs
+        self.stopping_rule = stopping_rule
+        self.history = {key: list(values) for key, values in estimator.history_.items()}
+        self.n_epochs = 0
+        self.converged = False
+        self.interrupted = False
+        self._best = np.inf
+        self._best_weights = None
+        self._no_improvement = 0
+
+    def train(self):
+        import keras
+
+        estimator, trainer, model = self.estimator, self.trainer, self.estimator.model_
+        n_batches = -(-len(self.train_idx) // self.batch_size)
+        first_epoch = estimator.n_iter_
+        callback_list = keras.callbacks.CallbackList(
+            self.callbacks, add_progbar=estimator.verbose > 0, model=model,
+            verbose=estimator.verbose, epochs=first_epoch + self.epochs, steps=n_batches,
+        )
+        # User callbacks may read or change the model (weights, learning
+        # rate) at the end of an epoch: hand it over up to date, and take
+        # their changes back.
+        sync = bool(self.callbacks)
+        scale, offset = estimator._output_scaling()
+        alpha = float(estimator.alpha)
+        model.stop_training = False
+        callback_list.on_train_begin()
+        try:
+            for epoch in range(first_epoch, first_epoch + self.epochs):
+                callback_list.on_epoch_begin(epoch)
+                callback_list.on_train_batch_begin(0)
+                permutation = (
+                    self.shuffle_rng.permutation(self.train_idx)
+                    if estimator.shuffle else self.train_idx
+                )
+                loss, metrics = trainer.train_epoch(
+                    *self.data, permutation, self.batch_size, alpha, scale, offset
+                )
+                if not np.isfinite(loss):
+                    raise TrainingDivergedError(
+                        f"The training loss became {loss} in epoch {epoch + 1}: training "
+                        f"diverged. Use a smaller learning_rate (now "
+                        f"{estimator.learning_rate!r}) or scale the input features."
+                    )
+                logs = {"loss": loss, **metrics}
+                callback_list.on_train_batch_end(n_batches - 1, logs)
+                if self.validation is not None:
+                    val_loss, val_metrics = trainer.evaluate(*self.validation, scale, offset)
+                    logs["val_loss"] = val_loss
+                    logs.update({f"val_{name}": value for name, value in val_metrics.items()})
+                for key, value in logs.items():
+                    self.history.setdefault(key, []).append(value)
+                self.n_epochs += 1
+                if sync:
+                    trainer.store(model)
+                callback_list.on_epoch_end(epoch, logs)
+                if sync:
+                    trainer.load(model)
+                if self.stopping_rule and self._stop(logs):
+                    break
+                if model.stop_training:
+                    self.converged = True
+                    break
+        except KeyboardInterrupt:
+            self.interrupted = True
+        if self._best_weights is not None:
+            trainer.set_weights(self._best_weights)
+        trainer.store(model)
+        callback_list.on_train_end()
+
+    def _stop(self, logs):
+        """scikit-learn MLP's rule: more than n_iter_no_change epochs without
+        an improvement of at least tol stop training, or, with
+        ``learning_rate="adaptive"``, divide the learning rate by 5."""
+        from ._base import ADAPTIVE_MINIMUM_LEARNING_RATE
+
+        estimator = self.estimator
+        score = logs["val_loss" if self.validation is not None else "loss"]
+        self._no_improvement = self._no_improvement + 1 if score > self._best - estimator.tol else 0
+        if score < self._best:
+            self._best = score
+            if self.validation is not None:
+                self._best_weights = self.trainer.get_weights()
+        if self._no_improvement <= estimator.n_iter_no_change:
+            return False
+        learning_rate = self.trainer.optimizer.learning_rate
+        if estimator.learning_rate == "adaptive" and (
+            float(learning_rate) > ADAPTIVE_MINIMUM_LEARNING_RATE
+        ):
+            learning_rate.assign(float(learning_rate) / 5.0)
+            self._no_improvement = 0
+            if estimator.verbose:
+                print(f"Setting learning rate to {float(learning_rate):.6g}")
+            return False
+        self.converged = True
+        return True
 
 
 @contextmanager
