@@ -382,6 +382,7 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
         seeds = dict(zip(_SEED_NAMES, rng.randint(np.iinfo(np.int32).max, size=len(_SEED_NAMES))))
         if warm:
             self._check_warm_start(X, y)
+            self._refresh_optimizer()
         else:
             self._build(X, y, sample_weight, classes, int(seeds["network"]))
             self.history_ = {}
@@ -461,6 +462,27 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
                     f"callbacks must hold keras.callbacks.Callback instances; got {callback!r}."
                 )
         return copy.deepcopy(callbacks)
+
+    def _refresh_optimizer(self):
+        """Apply the current optimizer hyperparameters, keeping its state.
+
+        A warm-started fit or a later partial_fit continues from the
+        optimizer's state (step count, moments), but a learning rate or
+        momentum changed with set_params takes effect.
+        """
+        old = self.model_.optimizer
+        new = self._build_optimizer()
+        new.build(self.model_.trainable_variables)
+        learning_rate = new.get_config()["learning_rate"]
+        if type(new) is type(old) and len(new.variables) == len(old.variables):
+            for new_variable, old_variable in zip(new.variables, old.variables):
+                new_variable.assign(old_variable)
+            if isinstance(learning_rate, float):  # not a schedule
+                new.learning_rate = learning_rate
+        _, _, compile_loss = self._loss_spec()
+        self.model_.compile(
+            optimizer=new, loss=compile_loss, metrics=self._metric_objects() or None
+        )
 
     def _check_warm_start(self, X, y):
         architecture = self._check_architecture(X)

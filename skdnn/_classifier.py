@@ -39,6 +39,8 @@ class DNNClassifier(ClassifierMixin, BaseDNN):
         Weights of the classes, multiplied into ``sample_weight``; see
         :func:`sklearn.utils.class_weight.compute_sample_weight`.
 
+    {training_parameters}
+
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)

@@ -27,9 +27,13 @@ keras.optimizers.Optimizer, default="adam"
         The optimizer. A Keras optimizer instance is copied for every fit
         and its own settings (learning rate included) are used.
 
-    learning_rate : float or keras.optimizers.schedules.LearningRateSchedule, \
-default=1e-3
-        Step size of the optimizer named by ``optimizer``.
+    learning_rate : float, "adaptive" or \
+keras.optimizers.schedules.LearningRateSchedule, default=1e-3
+        Step size of the optimizer named by ``optimizer``. ``"adaptive"``
+        starts at 1e-3 and divides the rate by 5 each time the stopping rule
+        would stop training, until it is below 1e-6 (scikit-learn MLP's
+        ``learning_rate="adaptive"``). A learning rate changed with
+        ``set_params`` takes effect in the next warm-started fit.
 
     momentum : float, default=0.9
         Momentum of ``"sgd"`` and ``"rmsprop"``; unused by the others.
@@ -74,6 +78,19 @@ default=1e-3
     warm_start : bool, default=False
         Whether ``fit`` continues training the current network, its
         optimizer state included, instead of building a new one.""",
+    "training_parameters": """\
+    callbacks : list of keras.callbacks.Callback, default=None
+        Keras callbacks (``EarlyStopping``, ``ReduceLROnPlateau``,
+        ``ModelCheckpoint``, ``CSVLogger``, ``TensorBoard``, your own).
+        Every call of ``fit`` or ``partial_fit`` uses fresh deep copies, kept
+        in ``callbacks_``; the instances passed are never changed. They see
+        the Keras model with the current weights at the end of each epoch;
+        batch-level hooks fire once per epoch.
+
+    metrics : list of str or keras.metrics.Metric, default=None
+        Extra Keras metrics recorded per epoch in ``history_`` (and with a
+        ``val_`` prefix on the validation split), under the name given,
+        e.g. ``["AUC"]`` or ``["mae", "mse"]``.""",
     "fitted_attributes": """\
     model_ : keras.Model
         The trained Keras network, compiled with its optimizer and loss:
@@ -106,7 +123,11 @@ default=1e-3
         column names.
 
     n_outputs_ : int
-        Number of units of the output layer.""",
+        Number of units of the output layer.
+
+    callbacks_ : list of keras.callbacks.Callback
+        The copies of ``callbacks`` used by the last call of ``fit`` or
+        ``partial_fit``.""",
 }
 
 

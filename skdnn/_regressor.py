@@ -45,6 +45,8 @@ class DNNRegressor(RegressorMixin, BaseDNN):
         for targets that must stay positive. With one, targets are scaled
         but not centered, so the activation's range keeps its meaning.
 
+    {training_parameters}
+
     Attributes
     ----------
     {fitted_attributes}

@@ -292,6 +292,11 @@ def test_warm_start_continues_training(Estimator, data_for):
     assert est.n_iter_ == 10 and len(est.loss_curve_) == 10
     assert est.loss_curve_[5] < est.loss_curve_[0]
     assert not np.array_equal(weights[0], est.model_.get_weights()[0])
+    # A learning rate changed in between takes effect; the optimizer's state stays.
+    steps = int(est.model_.optimizer.iterations.numpy())
+    est.set_params(learning_rate=0.123).fit(X, y)
+    assert float(est.model_.optimizer.learning_rate) == pytest.approx(0.123)
+    assert int(est.model_.optimizer.iterations.numpy()) == steps + 5
     cold = Estimator(**FAST).fit(X, y)
     assert cold.fit(X, y).n_iter_ == 5
     est.set_params(hidden_layer_sizes=(8,))
