@@ -1,0 +1,215 @@
+"""Fixed cost per fit, grid search, and memory: skdnn vs scikit-learn vs raw Keras.
+
+Four measurements in one warm process:
+
+* fixed cost of one fit (100 rows, 1 epoch, batch 100): ``MLPClassifier``;
+  skdnn refitting an architecture it has traced before (what a grid search
+  mostly does) and skdnn with a new architecture every fit (``(101,)``,
+  ``(102,)``, ...: a new trace each time); raw Keras build + compile + fit of
+  a fresh model, and ``fit`` again on one already compiled model;
+* ``GridSearchCV`` with 3 folds x 4 candidates (``learning_rate`` 1e-3 / 1e-2
+  x ``hidden_layer_sizes`` (50,) / (100,)), 20 epochs, batch 200, on the
+  small workload (2,000 x 20, 3 classes), refit included: ``MLPClassifier``
+  and skdnn with ``n_jobs=1``, and skdnn with ``n_jobs=2`` (its cold run
+  includes starting joblib's worker processes);
+* resident memory (psutil RSS) over 100 consecutive skdnn fits of the small
+  workload with 5 epochs (10 with ``--quick``);
+* peak RSS growth during one fit on synthetic float32 60,000 x 784 data
+  (12,000 rows with ``--quick``), 10 classes, hidden (256, 128), 5 epochs,
+  sampled every 10 ms by a background thread, expressed as extra copies of X:
+  ``(peak - before) / X.nbytes``.
+
+Run: ``python benchmarks/bench_overhead.py [--quick]``.
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import gc  # noqa: E402
+import itertools  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+import common  # noqa: E402
+
+
+def fixed_cost(args):
+    """Time one tiny fit per contender; return the results."""
+    from sklearn.neural_network import MLPClassifier
+
+    from skdnn import DNNClassifier
+
+    X, y = common.small_data()
+    X, y = X[:100], y[:100]
+    X32 = X.astype("float32")
+    workload = "fit 100 rows, 1 epoch"
+    many = common.pick(args, full=20, quick=3)
+    few = common.pick(args, full=10, quick=2)
+    new_units = itertools.count(101)
+
+    def keras_build_fit():
+        model = common.keras_mlp(20, (100,), 3)
+        model.fit(X32, y, epochs=1, batch_size=100, verbose=0)
+
+    compiled = common.keras_mlp(20, (100,), 3)
+    return common.measure_rounds(workload, [
+        common.Contender("scikit-learn MLPClassifier", lambda: MLPClassifier(
+            max_iter=1, batch_size=100, random_state=common.SEED).fit(X, y), repeats=many),
+        common.Contender("skdnn, architecture traced before", lambda: DNNClassifier(
+            epochs=1, batch_size=100, random_state=common.SEED).fit(X, y), repeats=many),
+        common.Contender("skdnn, new architecture every fit", lambda: DNNClassifier(
+            hidden_layer_sizes=(next(new_units),), epochs=1, batch_size=100,
+            random_state=common.SEED).fit(X, y), repeats=common.pick(args, full=5, quick=1),
+            note="hidden (101,), (102,), ...: a new trace each fit"),
+        common.Contender("Keras build + compile + fit", keras_build_fit, repeats=few),
+        common.Contender("Keras fit of a compiled model", lambda: compiled.fit(
+            X32, y, epochs=1, batch_size=100, verbose=0), repeats=few,
+            note="same model object each time"),
+    ], many)
+
+
+def grid_search(args):
+    """Time GridSearchCV 3 folds x 4 candidates; return the results."""
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.neural_network import MLPClassifier
+
+    from skdnn import DNNClassifier
+
+    X, y = common.small_data()
+    workload = "GridSearchCV 3x4, 20 epochs"
+    repeats = common.pick(args, full=3, quick=1)
+    # --quick: one run each (no cold run) but for n_jobs=2, whose cold run
+    # starts the workers and would make a single run meaningless.
+    cold = not args.quick
+    sizes = [(50,), (100,)]
+    rates = [1e-3, 1e-2]
+    mlp = MLPClassifier(max_iter=20, batch_size=200, tol=0.0, n_iter_no_change=10_000,
+                        random_state=common.SEED)
+    dnn = DNNClassifier(epochs=20, batch_size=200, tol=0.0, n_iter_no_change=1000,
+                        random_state=common.SEED)
+
+    def search(estimator, rate_name, n_jobs):
+        grid = {rate_name: rates, "hidden_layer_sizes": sizes}
+        return lambda: GridSearchCV(estimator, grid, cv=3, n_jobs=n_jobs).fit(X, y)
+
+    return common.measure_rounds(workload, [
+        common.Contender("scikit-learn MLPClassifier, n_jobs=1",
+                         search(mlp, "learning_rate_init", 1), cold=cold),
+        common.Contender("skdnn, n_jobs=1", search(dnn, "learning_rate", 1), cold=cold),
+        common.Contender("skdnn, n_jobs=2", search(dnn, "learning_rate", 2),
+                         note="cold run starts the joblib workers"),
+    ], repeats)
+
+
+def repeated_fits(args):
+    """RSS after consecutive skdnn fits; return ``[(fits, rss)]``, first is (0, before)."""
+    from skdnn import DNNClassifier
+
+    X, y = common.small_data()
+    checkpoints = common.pick(args, full=(1, 10, 50, 100), quick=(1, 5, 10))
+    gc.collect()
+    readings = [(0, common.rss())]
+    for n_fits in range(1, checkpoints[-1] + 1):
+        DNNClassifier(epochs=5, batch_size=200, random_state=common.SEED).fit(X, y)
+        if n_fits in checkpoints:
+            gc.collect()
+            readings.append((n_fits, common.rss()))
+    return readings
+
+
+def peak_memory(args):
+    """Peak RSS growth of one large fit per contender; return ``(rows, X.nbytes)``."""
+    from sklearn.neural_network import MLPClassifier
+
+    from skdnn import DNNClassifier
+
+    n_rows = common.pick(args, full=60_000, quick=12_000)
+    X, y = common.large_data(n_rows)
+    hidden, epochs = (256, 128), 5
+
+    def mlp_fit():
+        MLPClassifier(hidden_layer_sizes=hidden, max_iter=epochs, batch_size=200,
+                      tol=0.0, n_iter_no_change=10_000, random_state=common.SEED).fit(X, y)
+
+    def dnn_fit():
+        DNNClassifier(hidden_layer_sizes=hidden, epochs=epochs, batch_size=200, tol=0.0,
+                      n_iter_no_change=1000, random_state=common.SEED).fit(X, y)
+
+    def keras_fit():
+        common.keras_mlp(784, hidden, 10).fit(X, y, epochs=epochs, batch_size=200, verbose=0)
+
+    rows = []
+    for name, fit in [
+        ("scikit-learn MLPClassifier", mlp_fit),
+        ("skdnn, first fit of this architecture", dnn_fit),
+        ("skdnn, second fit", dnn_fit),
+        ("Keras build + compile + fit", keras_fit),
+    ]:
+        with common.PeakRSS(interval=0.01) as memory:
+            fit()
+        gc.collect()
+        kept = common.rss() - memory.before
+        rows.append((name, memory, kept))
+    return n_rows, X.nbytes, rows
+
+
+def main(argv=None):
+    args = common.parse_args(__doc__.splitlines()[0], argv)
+    common.start(args, "bench_overhead: fixed cost per fit, grid search, memory")
+
+    fixed = fixed_cost(args)
+    common.print_table("Fixed cost of one fit in a warm process", fixed)
+    grid = grid_search(args)
+    common.print_table("GridSearchCV, 3 folds x 4 candidates (refit included)", grid)
+
+    readings = repeated_fits(args)
+    (_, before), (_, after_first) = readings[0], readings[1]
+    print(f"\n## Resident memory over {readings[-1][0]} consecutive skdnn fits "
+          f"(small workload, 5 epochs)\n")
+    common.print_aligned(
+        ["fits", "RSS", "growth since before fit 1", "growth since fit 1"],
+        [[str(n), common.mib(value), common.mib(value - before),
+          common.mib(value - after_first) if n else "-"] for n, value in readings],
+        right={0, 1, 2, 3},
+    )
+    (n_a, rss_a), (n_b, rss_b) = readings[2], readings[-1]
+    per_fit = (rss_b - rss_a) / (n_b - n_a)
+    print(f"\nslope between fit {n_a} and fit {n_b}: {per_fit / 2**10:,.0f} KiB per fit")
+
+    n_rows, x_bytes, rows = peak_memory(args)
+    print(f"\n## Peak RSS during one fit on {n_rows:,}x784 float32 "
+          f"(X.nbytes = {common.mib(x_bytes)}), 5 epochs, sampled every 10 ms\n")
+    common.print_aligned(
+        ["contender", "RSS before", "peak", "peak growth", "extra copies of X",
+         "kept after fit"],
+        [[name, common.mib(m.before), common.mib(m.peak), common.mib(m.growth),
+          f"{m.growth / x_bytes:.2f}", common.mib(kept)] for name, m, kept in rows],
+        right={1, 2, 3, 4, 5},
+    )
+
+    def get(results, prefix):
+        return next(r for r in results if r.contender.startswith(prefix))
+
+    print("\nGoals (issue 3):")
+    for prefix in ("skdnn, architecture traced before", "skdnn, new architecture"):
+        cost = get(fixed, prefix).median
+        common.print_goal(f"fixed cost per fit under 100 ms ({prefix})", cost < 0.1,
+                          common.format_seconds(cost))
+    sk, one, two = (get(grid, p).median for p in ("scikit-learn", "skdnn, n_jobs=1",
+                                                    "skdnn, n_jobs=2"))
+    common.print_goal("GridSearchCV within 3x of MLPClassifier", one <= 3 * sk,
+                      f"{one / sk:.2f}x (n_jobs=1)")
+    common.print_goal("GridSearchCV n_jobs=2 faster than n_jobs=1", two < one,
+                      f"{common.format_seconds(two)} vs {common.format_seconds(one)} "
+                      f"({two / one:.2f}x)")
+    growth = readings[-1][1] - before
+    common.print_goal(f"{readings[-1][0]} consecutive fits grow RSS by less than 100 MB",
+                      growth < 100e6, common.mib(growth))
+    first = rows[1][1]
+    common.print_goal("a large fit keeps no more than one extra copy of X (first fit, peak)",
+                      first.growth <= x_bytes, f"{first.growth / x_bytes:.2f} copies")
+
+
+if __name__ == "__main__":
+    main()
