@@ -374,6 +374,9 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
             ) from None
 
     def _fit(self, X, y, sample_weight, warm, incremental, classes):
+        from ._threads import apply_thread_budget
+
+        apply_thread_budget()
         import keras
 
         from ._training import checkout_trainer
@@ -502,21 +505,20 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
     # Prediction
     # ------------------------------------------------------------------
     def _raw_predict(self, X):
-        """Validate ``X`` and return the network's training output."""
+        """Validate ``X`` and return the network's training output.
+
+        float32 input is computed in float32, anything else in float64.
+        """
+        from ._inference import forward
+
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float64, allow_nd=True)
+        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32), allow_nd=True)
         if X.shape[1:] != self._architecture["input_shape"]:
             raise ValueError(
                 f"X has samples of shape {X.shape[1:]}, but {type(self).__name__} was "
                 f"fitted on samples of shape {self._architecture['input_shape']}."
             )
-        from ._network import training_output
-        from ._training import get_predictor
-
-        predictor = get_predictor(
-            self._network_key(), lambda: training_output(self.model_)
-        )
-        return predictor(self.model_, X)
+        return forward(self.model_, X)
 
     def summary(self, print_fn=print):
         """Print the Keras summary of the fitted network.

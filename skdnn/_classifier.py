@@ -167,12 +167,12 @@ class DNNClassifier(ClassifierMixin, BaseDNN):
 
         encoder = self._target_encoder
         if isinstance(self.loss, str):
-            cross_entropy = getattr(keras.losses, encoder.loss)
-
-            def loss(y_true, logits):
-                return cross_entropy(y_true, logits, from_logits=True)
-
-            return loss, False, encoder.loss
+            # Cross-entropy from the logits: stable where probabilities saturate.
+            cross_entropy = {
+                "sparse_categorical_crossentropy": keras.losses.SparseCategoricalCrossentropy,
+                "binary_crossentropy": keras.losses.BinaryCrossentropy,
+            }[encoder.loss]
+            return cross_entropy(from_logits=True), False, encoder.loss
         return self.loss, True, self.loss
 
     def _default_metrics(self):

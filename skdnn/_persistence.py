@@ -36,6 +36,9 @@ def model_to_bytes(model):
 
 def model_from_bytes(data):
     """Load a Keras model from ``.keras`` bytes in Keras's safe mode."""
+    from ._threads import apply_thread_budget
+
+    apply_thread_budget()
     import keras
 
     with tempfile.TemporaryDirectory() as folder:

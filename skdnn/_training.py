@@ -15,8 +15,7 @@ overhead dominates. Here:
   network of the same architecture (cross-validation, grid search) reuses the
   traced functions. Results are identical to a fresh trace: every value that
   differs between fits is loaded, not baked in;
-* prediction runs a compiled stateless forward pass that takes the weights as
-  arguments, so any fitted estimator of an architecture shares one trace.
+* prediction does not go through TensorFlow at all (see ``_inference.py``).
 """
 
 import json
@@ -26,16 +25,15 @@ from contextlib import contextmanager
 
 import numpy as np
 
-# Rows per call when predicting or evaluating: large enough to amortize the
-# call overhead, small enough to bound the activations' memory.
-PREDICT_CHUNK_SIZE = 16384
+# Rows per call when evaluating the validation split: large enough to
+# amortize the call overhead, small enough to bound the activations' memory.
+EVALUATE_CHUNK_SIZE = 16384
 
 # Distinct trace keys kept alive; each holds a few copies of one network.
 _MAX_CACHED_KEYS = 8
 
 _lock = threading.Lock()
 _idle_trainers = OrderedDict()
-_predictors = OrderedDict()
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -79,12 +77,14 @@ def describe(obj):
 
 
 def optimizer_key(optimizer):
-    """Describe an optimizer without its float learning rate (a variable)."""
+    """Describe an optimizer without its float learning rate (a variable,
+    loaded for each fit) and its automatic name."""
     import keras
 
     config = keras.optimizers.serialize(optimizer)
+    config["config"] = {**config["config"], "name": None}
     if isinstance(config["config"].get("learning_rate"), float):
-        config["config"] = {**config["config"], "learning_rate": None}
+        config["config"]["learning_rate"] = None
     return json.dumps(config, sort_keys=True, default=repr)
 
 
@@ -285,8 +285,8 @@ class Trainer:
         """Return ``(weighted mean loss without penalty, metrics)`` on held-out data."""
         self._reset_metrics()
         total = 0.0
-        for start in range(0, len(X), PREDICT_CHUNK_SIZE):
-            chunk = slice(start, start + PREDICT_CHUNK_SIZE)
+        for start in range(0, len(X), EVALUATE_CHUNK_SIZE):
+            chunk = slice(start, start + EVALUATE_CHUNK_SIZE)
             total += float(
                 self._evaluate(X[chunk], y[chunk], sample_weight[chunk], scale, offset)
             )
@@ -444,71 +444,3 @@ def checkout_trainer(key, make_trainer):
             _idle_trainers.move_to_end(key)
             while len(_idle_trainers) > _MAX_CACHED_KEYS:
                 _idle_trainers.popitem(last=False)
-
-
-class Predictor:
-    """A compiled, stateless forward pass of one architecture, in float64.
-
-    The weights are arguments, so every fitted network of the architecture
-    shares the trace, and calls from several threads are safe. Predictions
-    are computed in double precision, as scikit-learn's MLP does: in float32
-    the matrix products' rounding depends on which other rows share the call,
-    so a sample's prediction would change in the 7th digit with the batch it
-    comes in.
-    """
-
-    def __init__(self, train_model):
-        import keras
-        import tensorflow as tf
-
-        def float64_layer(layer):
-            return type(layer).from_config({**layer.get_config(), "dtype": "float64"})
-
-        template = keras.models.clone_model(train_model, clone_function=float64_layer)
-
-        def forward(trainable, non_trainable, X):
-            trainable = [tf.cast(value, tf.float64) for value in trainable]
-            non_trainable = [
-                tf.cast(value, tf.float64) if value.dtype == tf.float32 else value
-                for value in non_trainable
-            ]
-            return template.stateless_call(trainable, non_trainable, X, training=False)[0]
-
-        def spec(variables):
-            return [tf.TensorSpec(v.shape, v.dtype) for v in variables]
-
-        self._forward = tf.function(forward).get_concrete_function(
-            spec(train_model.trainable_variables),
-            spec(train_model.non_trainable_variables),
-            tf.TensorSpec([None, *template.input_shape[1:]], tf.float64),
-        )
-
-    def __call__(self, model, X):
-        """Return the training output of ``model`` (its weights) on ``X``."""
-        X = np.asarray(X, dtype=np.float64)
-        trainable = [v.value for v in model.trainable_variables]
-        non_trainable = [v.value for v in model.non_trainable_variables]
-        chunks = [
-            self._forward(trainable, non_trainable, X[start : start + PREDICT_CHUNK_SIZE]).numpy()
-            for start in range(0, max(len(X), 1), PREDICT_CHUNK_SIZE)
-        ]
-        return np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
-
-
-def get_predictor(key, make_train_model):
-    """Return the shared :class:`Predictor` for an architecture.
-
-    ``make_train_model()`` gives a network of the architecture, called only
-    when none is cached.
-    """
-    with _lock:
-        predictor = _predictors.get(key)
-        if predictor is not None:
-            _predictors.move_to_end(key)
-            return predictor
-    predictor = Predictor(make_train_model())
-    with _lock:
-        predictor = _predictors.setdefault(key, predictor)
-        while len(_predictors) > _MAX_CACHED_KEYS:
-            _predictors.popitem(last=False)
-    return predictor
