@@ -70,6 +70,7 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
         "warm_start": ["boolean"],
         "callbacks": [list, None],
         "metrics": [list, None],
+        "distribution": [None, StrOptions({"mirrored"}), HasMethods(["scope", "run"])],
     }
 
     @abstractmethod
@@ -97,6 +98,7 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
         loss,
         callbacks,
         metrics,
+        distribution,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -120,6 +122,7 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
         self.loss = loss
         self.callbacks = callbacks
         self.metrics = metrics
+        self.distribution = distribution
 
     # ------------------------------------------------------------------
     # Hooks of the concrete estimators
@@ -324,7 +327,7 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
 
     def _trainer_key(self):
         """What the compiled training functions depend on."""
-        from ._training import describe, optimizer_key
+        from ._training import describe, describe_strategy, optimizer_key
 
         loss, loss_on_predictions, _ = self._loss_spec()
         return repr((
@@ -334,6 +337,7 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
             loss_on_predictions,
             optimizer_key(self.model_.optimizer),
             [describe(metric) for metric in self._metric_objects()],
+            describe_strategy(self._strategy()),
         ))
 
     def _make_trainer(self, y_encoded):
@@ -351,7 +355,18 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
             one_hot_depth=self._n_classes_for_metrics(),
             target_example=y_encoded[:1],
             scaling_example=self._output_scaling(),
+            strategy=self._strategy(),
         )
+
+    def _strategy(self):
+        """The ``tf.distribute`` strategy that ``distribution`` asks for, or None."""
+        from ._training import mirrored_strategy
+
+        if self.distribution is None:
+            return None
+        if self.distribution == "mirrored":
+            return mirrored_strategy()
+        return self.distribution
 
     def _split_validation(self, y, seed, early_stopping):
         n_samples = len(y)
@@ -598,6 +613,10 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
 
     def __getstate__(self):
         state = dict(super().__getstate__())
+        if not isinstance(state.get("distribution"), (str, type(None))):
+            # A tf.distribute strategy holds devices and threads: it is not
+            # pickled, and the copy trains on the default device.
+            state["distribution"] = None
         if "model_" in state:
             from ._persistence import model_to_bytes
 

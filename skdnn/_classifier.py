@@ -105,6 +105,7 @@ class DNNClassifier(ClassifierMixin, BaseDNN):
         class_weight=None,
         callbacks=None,
         metrics=None,
+        distribution=None,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -129,6 +130,7 @@ class DNNClassifier(ClassifierMixin, BaseDNN):
             loss=loss,
             callbacks=callbacks,
             metrics=metrics,
+            distribution=distribution,
         )
         self.class_weight = class_weight
 

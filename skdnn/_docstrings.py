@@ -90,7 +90,16 @@ keras.optimizers.schedules.LearningRateSchedule, default=1e-3
     metrics : list of str or keras.metrics.Metric, default=None
         Extra Keras metrics recorded per epoch in ``history_`` (and with a
         ``val_`` prefix on the validation split), under the name given,
-        e.g. ``["AUC"]`` or ``["mae", "mse"]``.""",
+        e.g. ``["AUC"]`` or ``["mae", "mse"]``.
+
+    distribution : "mirrored", tf.distribute.Strategy or None, default=None
+        Train one network on several devices: ``"mirrored"`` uses
+        ``tf.distribute.MirroredStrategy`` over all GPUs TensorFlow sees (the
+        CPU when there are none); a strategy instance is used as it is. The
+        network is trained inside the strategy's scope and every batch is
+        split across its replicas; the fitted ``model_`` is an ordinary Keras
+        model. A strategy instance is not pickled: an unpickled estimator has
+        ``distribution=None``.""",
     "fitted_attributes": """\
     model_ : keras.Model
         The trained Keras network, compiled with its optimizer and loss:

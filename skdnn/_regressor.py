@@ -103,6 +103,7 @@ class DNNRegressor(RegressorMixin, BaseDNN):
         output_activation=None,
         callbacks=None,
         metrics=None,
+        distribution=None,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -127,6 +128,7 @@ class DNNRegressor(RegressorMixin, BaseDNN):
             loss=loss,
             callbacks=callbacks,
             metrics=metrics,
+            distribution=distribution,
         )
         self.output_activation = output_activation
 

@@ -18,6 +18,7 @@ overhead dominates. Here:
 * prediction does not go through TensorFlow at all (see ``_inference.py``).
 """
 
+import contextlib
 import json
 import threading
 from collections import OrderedDict
@@ -74,6 +75,30 @@ def describe(obj):
     if "<" in name or not name:
         return f"object-{id(obj)}"
     return f"{obj.__module__}.{name}"
+
+
+_default_strategy = []
+
+
+def mirrored_strategy():
+    """The process's ``tf.distribute.MirroredStrategy`` over all its GPUs.
+
+    Created once: a strategy claims its devices, and every ``"mirrored"``
+    estimator of the process shares it.
+    """
+    import tensorflow as tf
+
+    with _lock:
+        if not _default_strategy:
+            _default_strategy.append(tf.distribute.MirroredStrategy())
+        return _default_strategy[0]
+
+
+def describe_strategy(strategy):
+    """Identify a strategy by its kind and devices (None: no strategy)."""
+    if strategy is None:
+        return "None"
+    return f"{type(strategy).__name__}{tuple(strategy.extended.worker_devices)}"
 
 
 def optimizer_key(optimizer):
@@ -159,19 +184,25 @@ class Trainer:
         compiled functions' signatures.
     scaling_example : tuple of ndarray
         ``(scale, offset)`` of the affine output transform, likewise.
+    strategy : tf.distribute.Strategy or None
+        With a strategy, the trainer's network, optimizer and metrics live in
+        its scope and every batch is split across its replicas; the
+        gradients are summed across replicas by the optimizer.
     """
 
     def __init__(self, train_model, optimizer, loss, metrics, output_transform,
                  loss_on_predictions=False, one_hot_depth=None, target_example=None,
-                 scaling_example=None):
+                 scaling_example=None, strategy=None):
         import keras
         import tensorflow as tf
 
         require_tensorflow_backend()
-        self.model = model = keras.models.clone_model(train_model)
-        self.optimizer = optimizer = type(optimizer).from_config(optimizer.get_config())
-        optimizer.build(model.trainable_variables)
-        self.metrics = list(metrics)
+        scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
+        with scope:
+            self.model = model = keras.models.clone_model(train_model)
+            self.optimizer = optimizer = type(optimizer).from_config(optimizer.get_config())
+            optimizer.build(model.trainable_variables)
+            self.metrics = [type(m).from_config(m.get_config()) for m in metrics]
         trainable = model.trainable_variables
         kernels = [layer.kernel for layer in model.layers if hasattr(layer, "kernel")]
 
@@ -196,25 +227,49 @@ class Trainer:
                 else:
                     metric.update_state(targets, predictions)
 
+        def batch_step(X, y, sample_weight, indices, weight_total, n_replicas, alpha, scale,
+                       offset):
+            """One gradient step on the rows ``indices`` (of one replica)."""
+            X_batch = tf.gather(X, indices)
+            y_batch = tf.gather(y, indices)
+            weights = tf.gather(sample_weight, indices)
+            with tf.GradientTape() as tape:
+                z = model(X_batch, training=True)
+                data_loss, penalty = loss_value(y_batch, z, weights, alpha, scale, offset)
+                # Weighted mean over the batch plus the L2 penalty divided by
+                # the batch's weight, as in scikit-learn's MLP. Replicas each
+                # hold a share; the optimizer sums their gradients.
+                if n_replicas > 1:
+                    penalty = penalty / n_replicas
+                batch_loss = tf.math.divide_no_nan(data_loss + penalty, weight_total)
+            gradients = tape.gradient(batch_loss, trainable)
+            optimizer.apply_gradients(zip(gradients, trainable))
+            update_metrics(y_batch, z, scale, offset)
+            return batch_loss
+
+        def run_step(X, y, sample_weight, indices, alpha, scale, offset):
+            weight_total = tf.reduce_sum(tf.gather(sample_weight, indices))
+            if strategy is None:
+                return batch_step(X, y, sample_weight, indices, weight_total, 1, alpha, scale,
+                                  offset)
+
+            def replica_step(indices):
+                context = tf.distribute.get_replica_context()
+                share = indices[context.replica_id_in_sync_group::context.num_replicas_in_sync]
+                return batch_step(X, y, sample_weight, share, weight_total,
+                                  context.num_replicas_in_sync, alpha, scale, offset)
+
+            per_replica = strategy.run(replica_step, args=(indices,))
+            return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+
         def train_epoch(X, y, sample_weight, permutation, batch_size, alpha, scale, offset):
             n_samples = tf.shape(permutation)[0]
             n_batches = (n_samples + batch_size - 1) // batch_size
             total = tf.constant(0.0)
             for batch in tf.range(n_batches):
                 indices = permutation[batch * batch_size : (batch + 1) * batch_size]
-                X_batch = tf.gather(X, indices)
-                y_batch = tf.gather(y, indices)
-                weights = tf.gather(sample_weight, indices)
-                with tf.GradientTape() as tape:
-                    z = model(X_batch, training=True)
-                    data_loss, penalty = loss_value(y_batch, z, weights, alpha, scale, offset)
-                    # Weighted mean over the batch plus the L2 penalty divided
-                    # by the batch's weight, as in scikit-learn's MLP.
-                    batch_loss = tf.math.divide_no_nan(data_loss + penalty, tf.reduce_sum(weights))
-                gradients = tape.gradient(batch_loss, trainable)
-                optimizer.apply_gradients(zip(gradients, trainable))
+                batch_loss = run_step(X, y, sample_weight, indices, alpha, scale, offset)
                 total += batch_loss * tf.cast(tf.shape(indices)[0], tf.float32)
-                update_metrics(y_batch, z, scale, offset)
             return total / tf.cast(n_samples, tf.float32)
 
         def evaluate(X, y, sample_weight, scale, offset):
