@@ -2,6 +2,7 @@
 
 import copy
 import os
+import sys
 import warnings
 import zipfile
 
@@ -416,3 +417,13 @@ def test_tensorboard_callback_writes_logs(classification_data, tmp_path):
     DNNClassifier(callbacks=[board], early_stopping=True, **FAST).fit(X, y)
     written = [name for _, _, files in os.walk(tmp_path) for name in files]
     assert any(name.startswith("events.out.tfevents") for name in written)
+
+
+def test_training_curve_display_without_matplotlib(classification_data, monkeypatch):
+    X, y = classification_data
+    est = DNNClassifier(**FAST).fit(X, y)
+    # None in sys.modules makes the import fail, as if matplotlib were absent.
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
+    with pytest.raises(ImportError, match=r"pip install 'skdnn\[plot\]'"):
+        TrainingCurveDisplay.from_estimator(est)
