@@ -4,8 +4,8 @@ Each script runs in its own fresh Python process (so skdnn is imported anew,
 and one script's memory or thread pools do not bias the next), sequentially,
 with its tables printed as it goes. ``--quick`` is passed on.
 
-Run: ``python benchmarks/run_all.py [--quick]`` (``--quick`` takes about
-3 minutes on 2 idle cores, the full run about 15).
+Run: ``python benchmarks/run_all.py [--quick]`` (on the project's 2 cores,
+shared with other jobs: about 3 minutes with ``--quick``, 16 for a full run).
 """
 
 import os
