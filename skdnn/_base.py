@@ -185,6 +185,10 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
         return metrics
 
     @abstractmethod
+    def _predict_from_output(self, output):
+        """Return predictions from the network's training output."""
+
+    @abstractmethod
     def _output_transform(self):
         """Return how the training output becomes predictions (see Trainer)."""
 
@@ -227,8 +231,10 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
 
     def _validate_and_fit(self, X, y, sample_weight, warm, incremental, classes=None):
         self._validate_params()
+        # float64 stays as it is here: the one conversion to float32 happens
+        # when the training tensor is made (see as_training_tensor).
         X, y = validate_data(
-            self, X, y, reset=not warm, dtype=np.float32, allow_nd=True,
+            self, X, y, reset=not warm, dtype=(np.float32, np.float64), allow_nd=True,
             multi_output=True, y_numeric=is_regressor(self),
         )
         y = self._validate_targets(y, reset=not warm)
@@ -394,7 +400,7 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
         apply_thread_budget()
         import keras
 
-        from ._training import checkout_trainer
+        from ._training import as_training_tensor, checkout_trainer
 
         rng = check_random_state(self.random_state)
         seeds = dict(zip(_SEED_NAMES, rng.randint(np.iinfo(np.int32).max, size=len(_SEED_NAMES))))
@@ -412,7 +418,9 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
         train_idx, val_idx = self._split_validation(
             y, int(seeds["validation_split"]), early_stopping
         )
-        X_val, y_val, sw_val = X[val_idx], y_encoded[val_idx], sample_weight[val_idx]
+        X_val, y_val, sw_val = (
+            X[val_idx].astype(np.float32, copy=False), y_encoded[val_idx], sample_weight[val_idx]
+        )
         if early_stopping and not np.sum(sw_val) > 0:
             raise ValueError(
                 "The validation split holds only samples of zero weight; early stopping "
@@ -428,7 +436,7 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
             trainer.load(self.model_)
             run = TrainingRun(
                 self, trainer, callbacks,
-                data=[keras.ops.convert_to_tensor(a) for a in (X, y_encoded, sample_weight)],
+                data=[as_training_tensor(X), *map(keras.ops.convert_to_tensor, (y_encoded, sample_weight))],
                 validation=(X_val, y_val, sw_val) if early_stopping else None,
                 train_idx=train_idx,
                 batch_size=batch_size,
@@ -446,7 +454,7 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
             self.best_loss_ = None
             # In scikit-learn's MLP units: the score (accuracy or R^2) of the
             # restored weights on the validation split.
-            self.best_validation_score_ = self.score(X_val, y[val_idx], sample_weight=sw_val)
+            self.best_validation_score_ = self._validation_score(X_val, y[val_idx], sw_val)
         else:
             self.best_loss_ = min(self.loss_curve_) if self.loss_curve_ else None
             self.best_validation_score_ = None
@@ -464,6 +472,16 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
                 ConvergenceWarning,
             )
         return self
+
+    def _validation_score(self, X, y, sample_weight):
+        """``score`` on already validated data (no feature-name checks)."""
+        from sklearn.metrics import accuracy_score, r2_score
+
+        from ._inference import forward
+
+        predictions = self._predict_from_output(forward(self.model_, X))
+        metric = r2_score if is_regressor(self) else accuracy_score
+        return float(metric(y, predictions, sample_weight=sample_weight))
 
     def _callback_copies(self):
         """Fresh copies of ``callbacks`` for one call of fit or partial_fit.

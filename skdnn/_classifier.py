@@ -262,7 +262,9 @@ class DNNClassifier(ClassifierMixin, BaseDNN):
             Predicted labels, of the same type as the labels in ``fit``; a 0/1
             indicator matrix for multilabel targets.
         """
-        logits = self._raw_predict(X)
+        return self._predict_from_output(self._raw_predict(X))
+
+    def _predict_from_output(self, logits):
         return self._target_encoder.inverse_transform(logits)
 
     def predict_proba(self, X):

@@ -222,7 +222,9 @@ class DNNRegressor(RegressorMixin, BaseDNN):
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             Predicted values, 1-D when ``y`` was 1-D in ``fit``.
         """
-        output = self._raw_predict(X)
+        return self._predict_from_output(self._raw_predict(X))
+
+    def _predict_from_output(self, output):
         output = self._target_encoder.inverse_transform(output)
         return output.ravel() if self._y_ndim == 1 else output
 

@@ -7,7 +7,7 @@ training output back into predictions, so ``predict``, ``predict_proba`` and
 """
 
 import numpy as np
-from scipy.special import expit, softmax
+from scipy.special import expit
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
@@ -109,14 +109,21 @@ class ClassLabelEncoder(TransformerMixin, BaseEstimator):
         return indices.astype(np.int32)
 
     def proba_from_logits(self, logits):
-        """Return probabilities of shape (n_samples, n_classes) from logits."""
-        logits = np.asarray(logits, dtype=np.float64)
+        """Return probabilities of shape (n_samples, n_classes) from logits.
+
+        Works in place on ``logits`` when they are float64 already (the
+        forward pass's own output).
+        """
+        proba = np.asarray(logits, dtype=np.float64)
         if self.target_type_ == "multiclass":
-            return softmax(logits, axis=1)
-        positive = expit(logits)
+            proba -= proba.max(axis=1, keepdims=True)
+            np.exp(proba, out=proba)
+            proba /= proba.sum(axis=1, keepdims=True)
+            return proba
+        expit(proba, out=proba)
         if self.target_type_ == "binary":
-            return np.hstack([1.0 - positive, positive])
-        return positive
+            return np.hstack([1.0 - proba, proba])
+        return proba
 
     def decision_from_logits(self, logits):
         """Return scikit-learn-shaped decision scores from logits."""
