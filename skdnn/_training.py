@@ -19,6 +19,7 @@ overhead dominates. Here:
 """
 
 import contextlib
+import functools
 import json
 import threading
 from collections import OrderedDict
@@ -323,11 +324,15 @@ class Trainer:
         scale_spec, offset_spec = (
             tf.TensorSpec(np.shape(value), tf.float32) for value in scaling_example
         )
-        self._train_epoch = tf.function(train_epoch, input_signature=[
+        # Each trainer traces its functions exactly once (fixed signatures).
+        # TensorFlow's retracing detector keys functions by their code object,
+        # so the first traces of different trainers (architectures) would read
+        # as retraces of one function; a partial gives each trainer its own key.
+        self._train_epoch = tf.function(functools.partial(train_epoch), input_signature=[
             X_spec, y_spec, weight_spec, tf.TensorSpec([None], tf.int32), scalar(tf.int32),
             scalar(tf.float32), scale_spec, offset_spec,
         ])
-        self._evaluate = tf.function(evaluate, input_signature=[
+        self._evaluate = tf.function(functools.partial(evaluate), input_signature=[
             X_spec, y_spec, weight_spec, scale_spec, offset_spec,
         ])
 

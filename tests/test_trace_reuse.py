@@ -1,0 +1,51 @@
+"""Compiled training functions are reused across fits (behaviour, not timing)."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+from conftest import FAST
+
+from skdnn import DNNClassifier, DNNRegressor
+from skdnn._training import _idle_trainers
+
+
+def test_refits_of_an_architecture_share_one_trainer(classification_data, regression_data):
+    X, y = classification_data
+    before = len(_idle_trainers)
+    # Different seeds, learning rates and data sizes: the same trace serves all.
+    for seed, learning_rate in [(0, 0.01), (1, 0.02), (2, 0.05)]:
+        DNNClassifier(hidden_layer_sizes=(17,), epochs=2, learning_rate=learning_rate,
+                      random_state=seed).fit(X[: 60 + 20 * seed], y[: 60 + 20 * seed])
+    assert len(_idle_trainers) == before + 1
+    key = next(reversed(_idle_trainers))
+    assert len(_idle_trainers[key]) == 1
+    # A different architecture or estimator gets its own.
+    DNNRegressor(hidden_layer_sizes=(17,), epochs=2).fit(*regression_data)
+    assert len(_idle_trainers) == min(before + 2, 8)
+
+
+def test_reused_trainer_gives_the_same_result_as_a_fresh_one(classification_data):
+    X, y = classification_data
+    params = dict(FAST, hidden_layer_sizes=(19,), dropout=0.2)
+    first = DNNClassifier(**params).fit(X, y).predict_proba(X)  # new trace
+    DNNClassifier(**{**params, "random_state": 5}).fit(X, y)  # moves the trainer's state
+    again = DNNClassifier(**params).fit(X, y).predict_proba(X)  # reused trace
+    np.testing.assert_array_equal(first, again)
+
+
+SCRIPT = """
+import numpy as np
+from skdnn import DNNClassifier
+X = np.random.RandomState(0).rand(100, 5)
+for units in range(10, 18):
+    DNNClassifier(hidden_layer_sizes=(units,), epochs=1).fit(X, X[:, 0] > 0.5)
+"""
+
+
+def test_many_architectures_give_no_retracing_warnings():
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONWARNINGS="ignore")
+    result = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True,
+                            text=True, check=True)
+    assert "retracing" not in result.stderr
