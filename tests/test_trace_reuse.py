@@ -13,17 +13,21 @@ from skdnn._training import _idle_trainers
 
 def test_refits_of_an_architecture_share_one_trainer(classification_data, regression_data):
     X, y = classification_data
-    before = len(_idle_trainers)
     # Different seeds, learning rates and data sizes: the same trace serves all.
+    keys = set()
     for seed, learning_rate in [(0, 0.01), (1, 0.02), (2, 0.05)]:
-        DNNClassifier(hidden_layer_sizes=(17,), epochs=2, learning_rate=learning_rate,
-                      random_state=seed).fit(X[: 60 + 20 * seed], y[: 60 + 20 * seed])
-    assert len(_idle_trainers) == before + 1
-    key = next(reversed(_idle_trainers))
-    assert len(_idle_trainers[key]) == 1
-    # A different architecture or estimator gets its own.
-    DNNRegressor(hidden_layer_sizes=(17,), epochs=2).fit(*regression_data)
-    assert len(_idle_trainers) == min(before + 2, 8)
+        est = DNNClassifier(hidden_layer_sizes=(17,), epochs=2, learning_rate=learning_rate,
+                            random_state=seed).fit(X[: 60 + 20 * seed], y[: 60 + 20 * seed])
+        keys.add(est._trainer_key())
+    assert len(keys) == 1
+    assert len(_idle_trainers[keys.pop()]) == 1  # one trainer, lent and returned
+    # Another estimator, architecture or optimizer gets its own.
+    other = [
+        DNNRegressor(hidden_layer_sizes=(17,), epochs=2).fit(*regression_data),
+        DNNClassifier(hidden_layer_sizes=(18,), epochs=2).fit(X, y),
+        DNNClassifier(hidden_layer_sizes=(17,), epochs=2, optimizer="sgd").fit(X, y),
+    ]
+    assert len({est._trainer_key() for est in other} | {est._trainer_key()}) == 4
 
 
 def test_reused_trainer_gives_the_same_result_as_a_fresh_one(classification_data):
