@@ -29,8 +29,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import gc  # noqa: E402
 import itertools  # noqa: E402
 
-import numpy as np  # noqa: E402
-
 import common  # noqa: E402
 
 

@@ -7,7 +7,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from sklearn.datasets import make_classification, make_regression  # noqa: E402
 
-from skdnn import DNNClassifier, DNNRegressor  # noqa: E402
+from skdnn import DNNClassifier  # noqa: E402
 
 # Small networks and few epochs: every test pays Keras's per-fit overhead.
 FAST = dict(hidden_layer_sizes=(16,), epochs=5, learning_rate=0.01, random_state=0)
