@@ -14,7 +14,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ._training import TrainingDivergedError, TrainingRun
+from ._training import ADAPTIVE_INITIAL_LEARNING_RATE, TrainingDivergedError, TrainingRun
 
 # Optimizer names -> (Keras class name, the skdnn hyperparameters it takes).
 OPTIMIZERS = {
@@ -28,11 +28,6 @@ OPTIMIZERS = {
 # Seeds drawn from ``random_state`` in this order, so that adding a new use
 # of randomness at the end does not change the existing ones.
 _SEED_NAMES = ("network", "shuffle", "validation_split")
-
-# learning_rate="adaptive", as in scikit-learn's MLP: start here, divide by
-# 5 whenever the monitored loss stops improving, stop below the minimum.
-ADAPTIVE_INITIAL_LEARNING_RATE = 1e-3
-ADAPTIVE_MINIMUM_LEARNING_RATE = 1e-6
 
 # Fitted state kept in private attributes (the rest ends with "_").
 _PRIVATE_FITTED = ("_architecture", "_target_encoder", "_y_ndim")
@@ -315,38 +310,43 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
             seed=seed,
             **architecture,
         )
-        _, _, compile_loss = self._loss_spec()
-        model.compile(
-            optimizer=self._build_optimizer(),
-            loss=compile_loss,
-            metrics=self._metric_objects() or None,
-        )
-        model.optimizer.build(model.trainable_variables)
         self.model_ = model
         self._architecture = architecture
+        self._compile(self._build_optimizer())
 
-    def _network_key(self):
-        """What the compiled forward pass depends on."""
-        return repr((
-            sorted(self._architecture.items()), self.n_outputs_, self._output_activation()
-        ))
+    def _compile(self, optimizer):
+        """Compile ``model_`` with ``optimizer``, built, and the loss and metrics."""
+        _, _, compile_loss = self._loss_spec()
+        self.model_.compile(
+            optimizer=optimizer, loss=compile_loss, metrics=self._metric_objects() or None
+        )
+        optimizer.build(self.model_.trainable_variables)
 
-    def _trainer_key(self):
-        """What the compiled training functions depend on."""
+    def _trainer_key(self, metrics):
+        """What the compiled training functions depend on, or None.
+
+        None (a loss or metric that cannot be identified, such as a lambda)
+        means the trainer is not pooled: a key made from ``id()`` could be
+        reused by another object once the first is gone.
+        """
         from ._training import describe, describe_strategy, optimizer_key
 
         loss, loss_on_predictions, _ = self._loss_spec()
+        parts = [describe(loss), *(describe(metric) for metric in metrics)]
+        if None in parts:
+            return None
         return repr((
-            self._network_key(),
+            sorted(self._architecture.items()),
+            self.n_outputs_,
+            self._output_activation(),
             self._output_transform(),
-            describe(loss),
             loss_on_predictions,
             optimizer_key(self.model_.optimizer),
-            [describe(metric) for metric in self._metric_objects()],
             describe_strategy(self._strategy()),
+            parts,
         ))
 
-    def _make_trainer(self, y_encoded):
+    def _make_trainer(self, metrics, y_encoded):
         from ._network import training_output
         from ._training import Trainer, per_sample_loss
 
@@ -355,7 +355,7 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
             training_output(self.model_),
             self.model_.optimizer,
             per_sample_loss(loss),
-            self._metric_objects(),
+            metrics,
             output_transform=self._output_transform(),
             loss_on_predictions=loss_on_predictions,
             one_hot_depth=self._n_classes_for_metrics(),
@@ -431,8 +431,9 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
         else:
             batch_size = min(self.batch_size, len(train_idx))
 
-        make_trainer = functools.partial(self._make_trainer, y_encoded)
-        with checkout_trainer(self._trainer_key(), make_trainer) as trainer:
+        metrics = self._metric_objects()
+        make_trainer = functools.partial(self._make_trainer, metrics, y_encoded)
+        with checkout_trainer(self._trainer_key(metrics), make_trainer) as trainer:
             trainer.load(self.model_)
             run = TrainingRun(
                 self, trainer, callbacks,
@@ -506,19 +507,23 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
         optimizer's state (step count, moments), but a learning rate or
         momentum changed with set_params takes effect.
         """
+        from ._training import optimizer_key
+
         old = self.model_.optimizer
         new = self._build_optimizer()
-        new.build(self.model_.trainable_variables)
         learning_rate = new.get_config()["learning_rate"]
+        if type(new) is type(old) and optimizer_key(new) == optimizer_key(old):
+            # Same settings but for the learning rate (a variable): no rebuild.
+            if isinstance(learning_rate, float):
+                old.learning_rate = learning_rate
+            return
+        new.build(self.model_.trainable_variables)
         if type(new) is type(old) and len(new.variables) == len(old.variables):
             for new_variable, old_variable in zip(new.variables, old.variables):
                 new_variable.assign(old_variable)
             if isinstance(learning_rate, float):  # not a schedule
                 new.learning_rate = learning_rate
-        _, _, compile_loss = self._loss_spec()
-        self.model_.compile(
-            optimizer=new, loss=compile_loss, metrics=self._metric_objects() or None
-        )
+        self._compile(new)
 
     def _check_warm_start(self, X, y):
         architecture = self._check_architecture(X)

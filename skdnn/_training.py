@@ -34,6 +34,11 @@ EVALUATE_CHUNK_SIZE = 16384
 # Distinct trace keys kept alive; each holds a few copies of one network.
 _MAX_CACHED_KEYS = 8
 
+# learning_rate="adaptive", as in scikit-learn's MLP: start here, divide by
+# 5 whenever the monitored loss stops improving, stop below the minimum.
+ADAPTIVE_INITIAL_LEARNING_RATE = 1e-3
+ADAPTIVE_MINIMUM_LEARNING_RATE = 1e-6
+
 _lock = threading.Lock()
 _idle_trainers = OrderedDict()
 
@@ -61,7 +66,11 @@ def require_tensorflow_backend():
 
 
 def describe(obj):
-    """Return a string that identifies what a Keras object computes."""
+    """Return a string that identifies what a Keras object computes, or None.
+
+    None for a callable that has no config and no importable name (a lambda
+    or local function): nothing but its identity tells what it computes.
+    """
     import keras
 
     if obj is None or isinstance(obj, (str, int, float, bool)):
@@ -70,11 +79,10 @@ def describe(obj):
         return type(obj).__qualname__ + json.dumps(
             keras.saving.serialize_keras_object(obj), sort_keys=True, default=repr
         )
-    # A plain function: its name identifies it when it is importable;
-    # anything else is only reused for the same object.
+    # A plain function: its name identifies it when it is importable.
     name = getattr(obj, "__qualname__", "")
     if "<" in name or not name:
-        return f"object-{id(obj)}"
+        return None
     return f"{obj.__module__}.{name}"
 
 
@@ -492,8 +500,6 @@ class TrainingRun:
         """scikit-learn MLP's rule: more than n_iter_no_change epochs without
         an improvement of at least tol stop training, or, with
         ``learning_rate="adaptive"``, divide the learning rate by 5."""
-        from ._base import ADAPTIVE_MINIMUM_LEARNING_RATE
-
         estimator = self.estimator
         score = logs["val_loss" if self.validation is not None else "loss"]
         self._no_improvement = self._no_improvement + 1 if score > self._best - estimator.tol else 0
@@ -521,7 +527,7 @@ def checkout_trainer(key, make_trainer):
     """Lend an idle :class:`Trainer` for ``key``, or a new one, for one fit.
 
     A trainer serves one fit at a time; fits running at once in threads get
-    their own.
+    their own. With ``key=None`` the new trainer is not kept.
     """
     with _lock:
         idle = _idle_trainers.get(key)
@@ -531,8 +537,9 @@ def checkout_trainer(key, make_trainer):
     try:
         yield trainer
     finally:
-        with _lock:
-            _idle_trainers.setdefault(key, []).append(trainer)
-            _idle_trainers.move_to_end(key)
-            while len(_idle_trainers) > _MAX_CACHED_KEYS:
-                _idle_trainers.popitem(last=False)
+        if key is not None:
+            with _lock:
+                _idle_trainers.setdefault(key, []).append(trainer)
+                _idle_trainers.move_to_end(key)
+                while len(_idle_trainers) > _MAX_CACHED_KEYS:
+                    _idle_trainers.popitem(last=False)

@@ -148,7 +148,10 @@ def test_early_stopping_split_is_stratified():
     X = np.random.RandomState(0).normal(size=(100, 3))
     y = np.r_[np.zeros(90), np.ones(10)]
     est = DNNClassifier(early_stopping=True, validation_fraction=0.2, **FAST).fit(X, y)
-    assert np.isclose(est.history_["val_accuracy"][0] * 20, round(est.history_["val_accuracy"][0] * 20))
+    assert len(est.history_["val_accuracy"]) == est.n_iter_
+    # The held-out 20 samples keep the classes' proportions: 2 of the 10 positives.
+    _, validation = est._split_validation(y, seed=0, early_stopping=True)
+    assert len(validation) == 20 and y[validation].sum() == 2
     # Only a stratified split needs a sample of every class on both sides.
     y[-9:] = 0
     with pytest.raises(ValueError, match="validation_fraction=0.2"):
@@ -429,3 +432,14 @@ def test_tags(Estimator):
     else:
         assert tags.target_tags.multi_output
     assert not tags.input_tags.sparse and not tags.input_tags.allow_nan
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_warm_start_applies_a_changed_momentum(Estimator, data_for):
+    X, y = data_for(Estimator)
+    est = Estimator(optimizer="sgd", momentum=0.5, warm_start=True, **FAST).fit(X, y)
+    steps = int(est.model_.optimizer.iterations.numpy())
+    est.set_params(momentum=0.8).fit(X, y)  # a new optimizer, with the old one's state
+    assert est.model_.optimizer.momentum == 0.8
+    assert int(est.model_.optimizer.iterations.numpy()) == steps + 5
+    assert float(est.model_.optimizer.learning_rate) == pytest.approx(FAST["learning_rate"])

@@ -32,13 +32,13 @@ def test_pipeline_and_cross_val_score(Estimator, data_for):
 
 def test_cross_validation_is_stratified_for_the_classifier(classification_data):
     X, y = classification_data
-    # scikit-learn picks StratifiedKFold only when it sees a classifier.
+    # scikit-learn picks StratifiedKFold only when its tags show a classifier.
+    from sklearn.base import is_classifier
     from sklearn.model_selection import check_cv
 
-    assert isinstance(check_cv(3, y, classifier=True), StratifiedKFold)
-    from sklearn.base import is_classifier
-
-    assert is_classifier(make_pipeline(StandardScaler(), DNNClassifier()))
+    pipe = make_pipeline(StandardScaler(), DNNClassifier())
+    assert isinstance(check_cv(3, y, classifier=is_classifier(pipe)), StratifiedKFold)
+    assert not is_classifier(make_pipeline(StandardScaler(), DNNRegressor()))
 
 
 @pytest.mark.parametrize("Estimator", [DNNClassifier, DNNRegressor])

@@ -18,7 +18,7 @@ def test_refits_of_an_architecture_share_one_trainer(classification_data, regres
     for seed, learning_rate in [(0, 0.01), (1, 0.02), (2, 0.05)]:
         est = DNNClassifier(hidden_layer_sizes=(17,), epochs=2, learning_rate=learning_rate,
                             random_state=seed).fit(X[: 60 + 20 * seed], y[: 60 + 20 * seed])
-        keys.add(est._trainer_key())
+        keys.add(est._trainer_key(est._metric_objects()))
     assert len(keys) == 1
     assert len(_idle_trainers[keys.pop()]) == 1  # one trainer, lent and returned
     # Another estimator, architecture or optimizer gets its own.
@@ -27,7 +27,8 @@ def test_refits_of_an_architecture_share_one_trainer(classification_data, regres
         DNNClassifier(hidden_layer_sizes=(18,), epochs=2).fit(X, y),
         DNNClassifier(hidden_layer_sizes=(17,), epochs=2, optimizer="sgd").fit(X, y),
     ]
-    assert len({est._trainer_key() for est in other} | {est._trainer_key()}) == 4
+    keys = {e._trainer_key(e._metric_objects()) for e in [*other, est]}
+    assert len(keys) == 4
 
 
 def test_reused_trainer_gives_the_same_result_as_a_fresh_one(classification_data):
@@ -53,3 +54,14 @@ def test_many_architectures_give_no_retracing_warnings():
     result = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True,
                             text=True, check=True)
     assert "retracing" not in result.stderr
+
+
+def test_unidentifiable_losses_are_not_pooled(regression_data):
+    X, y = regression_data
+    # Lambdas have no config or importable name; each needs its own trace, and
+    # a key from id() could be reused by the next lambda once the first is gone.
+    for lam, name in [(lambda t, p: (t - p) ** 2, "mse"), (lambda t, p: abs(t - p), "mae")]:
+        custom = DNNRegressor(loss=lam, **FAST)
+        assert custom.fit(X, y)._trainer_key(custom._metric_objects()) is None
+        named = DNNRegressor(loss=name, **FAST).fit(X, y)
+        np.testing.assert_allclose(custom.loss_curve_, named.loss_curve_, rtol=1e-5)
