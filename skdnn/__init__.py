@@ -4,19 +4,20 @@ Keras and TensorFlow are imported on first use (in ``fit``, or when a fitted
 estimator is unpickled), so ``import skdnn`` stays light.
 """
 
-from ._training import TrainingDivergedError
 from ._classifier import DNNClassifier
+from ._exceptions import TrainingDivergedError
 from ._persistence import load
 from ._plot import TrainingCurveDisplay
 from ._regressor import DNNRegressor
-
-__version__ = "0.1.0"
+from ._trainer import clear_cache
+from ._version import __version__
 
 __all__ = [
     "DNNClassifier",
     "DNNRegressor",
     "TrainingCurveDisplay",
     "TrainingDivergedError",
+    "clear_cache",
     "load",
     "__version__",
 ]

@@ -1,16 +1,16 @@
 """DNNClassifier: a Keras multilayer network as a scikit-learn classifier."""
 
 import numpy as np
-from sklearn.base import ClassifierMixin
+from sklearn.base import ClassifierMixin, _fit_context
 from sklearn.utils._param_validation import HasMethods, StrOptions
-from sklearn.utils.class_weight import compute_sample_weight
-from sklearn.utils.validation import column_or_1d
 
 from ._base import BaseDNN
 from ._docstrings import fill_doc
+from ._persistence import is_fitted, register_estimator
 from ._target import ClassLabelEncoder
 
 
+@register_estimator
 @fill_doc
 class DNNClassifier(ClassifierMixin, BaseDNN):
     """Deep neural network classifier built and trained with Keras.
@@ -134,75 +134,10 @@ class DNNClassifier(ClassifierMixin, BaseDNN):
         )
         self.class_weight = class_weight
 
-    # Hooks of BaseDNN ---------------------------------------------------
-    def _validate_targets(self, y, reset):
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = column_or_1d(y, warn=True)
-        return y
+    def _make_target_encoder(self):
+        return ClassLabelEncoder()
 
-    def _make_target_encoder(self, y, sample_weight, classes):
-        encoder = ClassLabelEncoder().fit(y, classes=classes)
-        self.classes_ = encoder.classes_
-        return encoder
-
-    def _check_warm_start_targets(self, y):
-        self._target_encoder.check_known(y)
-
-    def _output_activation(self):
-        return None
-
-    def _head_layer(self):
-        import keras
-
-        return keras.layers.Activation(
-            self._target_encoder.head_activation, name="probabilities"
-        )
-
-    def _output_transform(self):
-        return self._target_encoder.head_activation
-
-    def _output_scaling(self):
-        return np.float32(1.0), np.float32(0.0)
-
-    def _loss_spec(self):
-        import keras
-
-        encoder = self._target_encoder
-        if isinstance(self.loss, str):
-            # Cross-entropy from the logits: stable where probabilities saturate.
-            cross_entropy = {
-                "sparse_categorical_crossentropy": keras.losses.SparseCategoricalCrossentropy,
-                "binary_crossentropy": keras.losses.BinaryCrossentropy,
-            }[encoder.loss]
-            return cross_entropy(from_logits=True), False, encoder.loss
-        return self.loss, True, self.loss
-
-    def _default_metrics(self):
-        return ("accuracy",)
-
-    def _resolve_metric(self, metric):
-        import keras
-
-        # Keras's "accuracy" depends on the target, as in Model.compile.
-        if metric in ("accuracy", "acc"):
-            if self._target_encoder.target_type_ == "multiclass":
-                return keras.metrics.SparseCategoricalAccuracy(name=metric)
-            return keras.metrics.BinaryAccuracy(name=metric)
-        return super()._resolve_metric(metric)
-
-    def _n_classes_for_metrics(self):
-        encoder = self._target_encoder
-        return len(encoder.classes_) if encoder.target_type_ == "multiclass" else None
-
-    def _sample_weight(self, y, sample_weight):
-        if self.class_weight is None:
-            return sample_weight
-        weights = compute_sample_weight(self.class_weight, y)
-        return (sample_weight * weights).astype(np.float32)
-
-    def _validation_stratify(self, y):
-        return None if y.ndim == 2 else y
-
+    @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """Train for one epoch on ``(X, y)``, continuing from the current state.
 
@@ -229,7 +164,7 @@ class DNNClassifier(ClassifierMixin, BaseDNN):
         self : object
             The updated estimator.
         """
-        first = not hasattr(self, "model_")
+        first = not is_fitted(self)
         if first and classes is None:
             raise ValueError(
                 "classes must be passed on the first call to partial_fit: the network's "
@@ -242,7 +177,7 @@ class DNNClassifier(ClassifierMixin, BaseDNN):
                 f"classes={list(np.unique(classes))} differs from the classes of the first "
                 f"call to partial_fit, {self.classes_.tolist()}."
             )
-        return self._validate_and_fit(
+        return self._fit(
             X, y, sample_weight, warm=not first, incremental=True,
             classes=None if classes is None else np.asarray(classes),
         )
@@ -262,10 +197,8 @@ class DNNClassifier(ClassifierMixin, BaseDNN):
             Predicted labels, of the same type as the labels in ``fit``; a 0/1
             indicator matrix for multilabel targets.
         """
-        return self._predict_from_output(self._raw_predict(X))
-
-    def _predict_from_output(self, logits):
-        return self._target_encoder.inverse_transform(logits)
+        output = self._raw_predict(X)
+        return self._target_encoder.inverse_transform(output)
 
     def predict_proba(self, X):
         """Predict class probabilities.

@@ -143,6 +143,8 @@ keras.optimizers.schedules.LearningRateSchedule, default=1e-3
 def fill_doc(cls):
     """Substitute the shared blocks into ``cls``'s docstring."""
     doc = cls.__doc__
+    if doc is None:  # python -OO strips docstrings
+        return cls
     for key, text in _SHARED.items():
         doc = doc.replace("{" + key + "}", text.strip("\n").lstrip())
     cls.__doc__ = doc

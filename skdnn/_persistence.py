@@ -1,29 +1,78 @@
-"""Saving fitted estimators to one safe file, and the pickling helpers.
+"""Persistence of fitted estimators: the one home of their saved state.
 
-``est.save(path)`` writes a zip archive holding ``skdnn.json`` (format
-version, estimator class, hyperparameters and fitted scikit-learn state as
-plain JSON) and ``model.keras`` (the network in Keras's own format).
-:func:`load` reads it back without unpickling anything: Keras objects among
-the hyperparameters go through Keras's serialization, and the network is
-loaded in Keras's safe mode.
+Three ways out share one explicit schema, :data:`FITTED_STATE`:
+
+* ``est.save(path)`` writes one zip archive holding ``skdnn.json`` (format
+  version, estimator class, hyperparameters and fitted state as plain JSON)
+  and ``model.keras`` (the network, optimizer state included, in Keras's own
+  format). It is written to a temporary file beside ``path`` and renamed, so
+  a failed save leaves any old file intact. :func:`load` reads it back
+  without unpickling anything: Keras objects among the hyperparameters go
+  through Keras's serialization, and the network is loaded in Keras's safe
+  mode. Any file it cannot read gives one clear ``ValueError`` naming it.
+* ``pickle``, ``joblib`` and ``copy.deepcopy`` go through
+  :func:`pickle_state` and :func:`unpickle_state` (Keras objects are not
+  picklable: the network travels as ``.keras`` bytes).
 """
 
 import io
 import json
 import os
+import stat
 import tempfile
 import warnings
 import zipfile
 
 import numpy as np
 
-FORMAT_VERSION = 1
+from ._target import ENCODERS
+from ._threads import apply_thread_budget
+from ._version import __version__
+
+FORMAT_VERSION = 2
 _CONFIG_NAME = "skdnn.json"
 _MODEL_NAME = "model.keras"
+_PICKLED_KEY = "_skdnn_fitted"
+
+# The fitted state of each estimator class, besides ``model_`` (saved as a
+# Keras file), ``_target_encoder`` (saved as its own state) and
+# ``callbacks_`` (never saved: Keras callbacks cannot be serialized).
+_NETWORK_STATE = (
+    "n_features_in_",
+    "n_outputs_",
+    "n_iter_",
+    "history_",
+    "loss_curve_",
+    "best_loss_",
+    "best_validation_score_",
+    "_architecture",
+)
+FITTED_STATE = {
+    "DNNClassifier": (*_NETWORK_STATE, "classes_"),
+    "DNNRegressor": _NETWORK_STATE,
+}
+# Saved when present: scikit-learn sets it only for X with string column names.
+OPTIONAL_STATE = ("feature_names_in_",)
+
+# The estimator classes load() can create, by name (see register_estimator).
+_ESTIMATORS = {}
+
+
+def register_estimator(cls):
+    """Make ``cls`` loadable; its fitted state must be declared in FITTED_STATE."""
+    if cls.__name__ not in FITTED_STATE:
+        raise TypeError(f"skdnn._persistence.FITTED_STATE does not declare {cls.__name__}.")
+    _ESTIMATORS[cls.__name__] = cls
+    return cls
+
+
+def is_fitted(estimator):
+    """Whether ``estimator`` holds a fitted network."""
+    return "model_" in vars(estimator)
 
 
 # ----------------------------------------------------------------------------
-# Keras models as bytes (pickle, deepcopy, save)
+# Keras models as bytes
 # ----------------------------------------------------------------------------
 def model_to_bytes(model):
     """Return a Keras model, optimizer state included, as ``.keras`` bytes."""
@@ -36,8 +85,6 @@ def model_to_bytes(model):
 
 def model_from_bytes(data):
     """Load a Keras model from ``.keras`` bytes in Keras's safe mode."""
-    from ._threads import apply_thread_budget
-
     apply_thread_budget()
     import keras
 
@@ -46,6 +93,75 @@ def model_from_bytes(data):
         with open(path, "wb") as file:
             file.write(data)
         return keras.saving.load_model(path, safe_mode=True)
+
+
+# ----------------------------------------------------------------------------
+# The fitted state as plain data
+# ----------------------------------------------------------------------------
+def fitted_state(estimator):
+    """Return the fitted state of ``estimator`` (but its network) as plain data."""
+    attributes = vars(estimator)
+    state = {name: attributes[name] for name in FITTED_STATE[type(estimator).__name__]}
+    state.update({name: attributes[name] for name in OPTIONAL_STATE if name in attributes})
+    encoder = attributes["_target_encoder"]
+    state["_target_encoder"] = {
+        "class": type(encoder).__name__,
+        "params": encoder.get_params(),
+        "state": encoder.get_state(),
+    }
+    return state
+
+
+def restore_fitted_state(estimator, state, model):
+    """Set the fitted state of ``estimator`` from :func:`fitted_state` and ``model``."""
+    required = FITTED_STATE[type(estimator).__name__]
+    missing = [name for name in (*required, "_target_encoder") if name not in state]
+    if missing:
+        raise ValueError(f"the fitted state lacks {missing}")
+    saved = state["_target_encoder"]
+    if saved.get("class") not in ENCODERS:
+        raise ValueError(f"unknown target encoder {saved.get('class')!r}")
+    encoder = ENCODERS[saved["class"]](**saved["params"]).set_state(saved["state"])
+    for name in (*required, *OPTIONAL_STATE):
+        if name in state:
+            setattr(estimator, name, state[name])
+    estimator._target_encoder = encoder
+    estimator.model_ = model
+    estimator.callbacks_ = []
+    return estimator
+
+
+def pickle_state(estimator, state):
+    """Replace the fitted attributes in ``state`` (a copy of ``vars``) by one
+    picklable entry: the schema's state, and the network as ``.keras`` bytes."""
+    if not isinstance(state.get("distribution"), (str, type(None))):
+        # A tf.distribute strategy holds devices and threads: it is not
+        # pickled, and the copy trains on the default device.
+        state["distribution"] = None
+    if is_fitted(estimator):
+        fitted = fitted_state(estimator)
+        for name in (*fitted, "model_", "callbacks_"):
+            state.pop(name, None)
+        state[_PICKLED_KEY] = {
+            "format_version": FORMAT_VERSION,
+            "state": fitted,
+            "model": model_to_bytes(estimator.model_),
+        }
+    return state
+
+
+def unpickle_state(estimator, state):
+    """Split what :func:`pickle_state` made into the plain attributes, and a
+    function that restores the fitted ones into ``estimator``."""
+    state = dict(state)
+    pickled = state.pop(_PICKLED_KEY, None)
+
+    def restore():
+        if pickled is not None:
+            model = model_from_bytes(pickled["model"])
+            restore_fitted_state(estimator, pickled["state"], model)
+
+    return state, restore
 
 
 # ----------------------------------------------------------------------------
@@ -89,37 +205,126 @@ def from_json_value(value):
         import keras
 
         return keras.saving.deserialize_keras_object(value["__keras__"], safe_mode=True)
-    raise ValueError(f"Unknown entry in a saved skdnn file: {sorted(value)}")
+    raise ValueError(f"unknown entry {sorted(value)}")
+
+
+def _upgrade_format_1(config):
+    """Turn the fitted state of a format-1 file (skdnn 0.1.0) into format 2's."""
+    fitted = dict(config["fitted"])
+    encoder = fitted["_target_encoder"]
+    if encoder["class"] == "TargetStandardizer":
+        output_activation = config["params"].get("output_activation")
+        state = {name: encoder["fitted"][f"{name}_"] for name in ("offset", "scale", "n_outputs")}
+        state["y_ndim"] = fitted.pop("_y_ndim")
+        params = {"output_activation": output_activation}
+    else:
+        state = {name: encoder["fitted"][f"{name}_"]
+                 for name in ("target_type", "classes", "n_outputs")}
+        params = {}
+    fitted["_target_encoder"] = {"class": encoder["class"], "params": params, "state": state}
+    return fitted
 
 
 # ----------------------------------------------------------------------------
 # save / load
 # ----------------------------------------------------------------------------
-def save(estimator, path):
-    """Write a fitted estimator to ``path`` (see :meth:`BaseDNN.save`)."""
-    from . import __version__
-
+def _archive_bytes(estimator):
     params = estimator.get_params(deep=False)
     if params.get("callbacks"):
         warnings.warn(
             "callbacks are not saved (Keras callbacks cannot be serialized); set them "
             "again with set_params(callbacks=...) after loading.",
             UserWarning,
+            stacklevel=4,
         )
         params["callbacks"] = None
+    if not isinstance(params.get("distribution"), (str, type(None))):
+        params["distribution"] = None
     config = {
         "format_version": FORMAT_VERSION,
         "skdnn_version": __version__,
         "class": type(estimator).__name__,
         "params": to_json_value(params),
-        "fitted": to_json_value(estimator._fitted_state()),
+        "fitted": to_json_value(fitted_state(estimator)),
     }
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr(_CONFIG_NAME, json.dumps(config, indent=1))
         archive.writestr(_MODEL_NAME, model_to_bytes(estimator.model_))
-    with open(path, "wb") as file:
-        file.write(buffer.getvalue())
+    return buffer.getvalue()
+
+
+def _new_file_mode():
+    """The mode ``open()`` would give a new file (0o666 less the umask),
+    read without changing the process's umask."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except OSError:
+        pass
+    return 0o644
+
+
+def save(estimator, path):
+    """Write a fitted estimator to ``path`` atomically (see ``BaseDNN.save``)."""
+    data = _archive_bytes(estimator)
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    descriptor, temporary = tempfile.mkstemp(
+        prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder
+    )
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        mode = (stat.S_IMODE(os.stat(path).st_mode) if os.path.exists(path)
+                else _new_file_mode())
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise
+
+
+class _Unreadable(Exception):
+    """Why a file cannot be loaded, turned into one ValueError by load()."""
+
+
+def _read(path):
+    """Return ``(config, model bytes)`` from a saved file, or raise _Unreadable."""
+    with open(path, "rb") as file:  # a missing file raises FileNotFoundError
+        data = file.read()
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except Exception:
+        raise _Unreadable("it is not a file written by skdnn's save() (not a zip archive)") from None
+    with archive:
+        names = set(archive.namelist())
+        if not {_CONFIG_NAME, _MODEL_NAME} <= names:
+            raise _Unreadable(
+                f"it is not a file written by skdnn's save() (a zip archive without "
+                f"{_CONFIG_NAME} and {_MODEL_NAME})"
+            )
+        try:
+            config_text = archive.read(_CONFIG_NAME)
+            model_bytes = archive.read(_MODEL_NAME)
+        except Exception as error:
+            raise _Unreadable(f"it is truncated or corrupted ({error})") from None
+    try:
+        config = json.loads(config_text)
+    except ValueError:
+        raise _Unreadable(f"its {_CONFIG_NAME} is not valid JSON") from None
+    if not isinstance(config, dict) or not {"format_version", "class", "params", "fitted"} <= set(
+        config
+    ):
+        raise _Unreadable(f"its {_CONFIG_NAME} does not describe a saved estimator")
+    return config, model_bytes
 
 
 def load(path):
@@ -127,7 +332,8 @@ def load(path):
 
     Nothing is unpickled: the hyperparameters and fitted state are read from
     JSON, Keras objects among them through Keras's serialization, and the
-    network with ``keras.saving.load_model(..., safe_mode=True)``.
+    network with ``keras.saving.load_model(..., safe_mode=True)``. Files
+    written by skdnn 0.1.0 load too.
 
     Parameters
     ----------
@@ -139,6 +345,14 @@ def load(path):
     estimator : DNNClassifier or DNNRegressor
         The fitted estimator; it predicts exactly what the saved one did.
 
+    Raises
+    ------
+    FileNotFoundError
+        When there is no file at ``path``.
+    ValueError
+        When the file is not one skdnn wrote, is truncated or corrupted, or
+        was written by a newer skdnn; the message names the file.
+
     Examples
     --------
     >>> import os, tempfile
@@ -148,32 +362,38 @@ def load(path):
     >>> clf = DNNClassifier(hidden_layer_sizes=(8,), epochs=5, random_state=0).fit(X, y)
     >>> path = os.path.join(tempfile.mkdtemp(), "iris.skdnn")
     >>> clf.save(path)
-    >>> (load(path).predict_proba(X) == clf.predict_proba(X)).all()
-    np.True_
+    >>> bool((load(path).predict_proba(X) == clf.predict_proba(X)).all())
+    True
     """
-    from ._classifier import DNNClassifier
-    from ._regressor import DNNRegressor
-
-    classes = {cls.__name__: cls for cls in (DNNClassifier, DNNRegressor)}
+    path = os.fspath(path)
     try:
-        archive = zipfile.ZipFile(path)
-    except zipfile.BadZipFile:
-        raise ValueError(f"{path} is not a file written by skdnn's save().") from None
-    with archive:
-        names = set(archive.namelist())
-        if not {_CONFIG_NAME, _MODEL_NAME} <= names:
-            raise ValueError(f"{path} is not a file written by skdnn's save().")
-        config = json.loads(archive.read(_CONFIG_NAME))
-        version = config.get("format_version")
-        if not isinstance(version, int) or version > FORMAT_VERSION:
+        config, model_bytes = _read(path)
+        version = config["format_version"]
+        if not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
             raise ValueError(
-                f"{path} was written by skdnn {config.get('skdnn_version', '?')} in file format "
-                f"{version}, which this skdnn (format {FORMAT_VERSION}) cannot read. "
-                f"Upgrade skdnn to load it."
+                f"{path} was made by another version of skdnn "
+                f"({config.get('skdnn_version', '?')}, file format {version}); this skdnn "
+                f"{__version__} reads file formats 1 to {FORMAT_VERSION}. Upgrade skdnn to "
+                f"load it."
             )
-        if config.get("class") not in classes:
-            raise ValueError(f"{path} holds an unknown estimator class {config.get('class')!r}.")
-        model_bytes = archive.read(_MODEL_NAME)
-    estimator = classes[config["class"]](**from_json_value(config["params"]))
-    estimator._restore_fitted_state(from_json_value(config["fitted"]), model_from_bytes(model_bytes))
-    return estimator
+        if config["class"] not in _ESTIMATORS:
+            raise _Unreadable(f"it holds an unknown estimator class {config['class']!r}")
+        try:
+            params = from_json_value(config["params"])
+            fitted = _upgrade_format_1(config) if version == 1 else config["fitted"]
+            fitted = from_json_value(fitted)
+            estimator = _ESTIMATORS[config["class"]](**params)
+        except Exception as error:
+            raise _Unreadable(f"its {_CONFIG_NAME} is corrupted ({error})") from None
+        try:
+            model = model_from_bytes(model_bytes)
+        except Exception as error:
+            raise _Unreadable(
+                f"Keras cannot read its network, {_MODEL_NAME} ({type(error).__name__})"
+            ) from None
+        try:
+            return restore_fitted_state(estimator, fitted, model)
+        except Exception as error:
+            raise _Unreadable(f"its fitted state is corrupted ({error})") from None
+    except _Unreadable as reason:
+        raise ValueError(f"Cannot load {path}: {reason}.") from None

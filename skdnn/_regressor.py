@@ -1,21 +1,15 @@
 """DNNRegressor: a Keras multilayer network as a scikit-learn regressor."""
 
-import numpy as np
-from sklearn.base import RegressorMixin
+from sklearn.base import RegressorMixin, _fit_context
 from sklearn.utils._param_validation import HasMethods
 
 from ._base import BaseDNN
 from ._docstrings import fill_doc
+from ._persistence import is_fitted, register_estimator
 from ._target import TargetStandardizer
 
-# scikit-learn loss names -> Keras loss names.
-REGRESSION_LOSSES = {
-    "squared_error": "mean_squared_error",
-    "absolute_error": "mean_absolute_error",
-    "huber": "huber",
-}
 
-
+@register_estimator
 @fill_doc
 class DNNRegressor(RegressorMixin, BaseDNN):
     """Deep neural network regressor built and trained with Keras.
@@ -132,57 +126,10 @@ class DNNRegressor(RegressorMixin, BaseDNN):
         )
         self.output_activation = output_activation
 
-    # Hooks of BaseDNN ---------------------------------------------------
-    def _validate_targets(self, y, reset):
-        if reset:
-            self._y_ndim = y.ndim
-        elif y.ndim != self._y_ndim or (y.ndim == 2 and y.shape[1] != self.n_outputs_):
-            raise ValueError(
-                f"Training continues a network with {self.n_outputs_} output(s), but y has "
-                f"shape {y.shape}. Set warm_start=False to start afresh."
-            )
-        return y
+    def _make_target_encoder(self):
+        return TargetStandardizer(output_activation=self.output_activation)
 
-    def _make_target_encoder(self, y, sample_weight, classes):
-        encoder = TargetStandardizer(center=self.output_activation is None)
-        return encoder.fit(y, sample_weight=sample_weight)
-
-    def _output_activation(self):
-        import keras
-
-        try:
-            keras.activations.get(self.output_activation)
-        except ValueError:
-            raise ValueError(
-                f"output_activation={self.output_activation!r} is not a Keras activation; "
-                f"use None, 'relu', 'softplus', 'sigmoid', ..."
-            ) from None
-        return self.output_activation
-
-    def _head_layer(self):
-        return self._target_encoder.head_layer()
-
-    def _output_transform(self):
-        return "affine"
-
-    def _output_scaling(self):
-        encoder = self._target_encoder
-        return encoder.scale_.astype(np.float32), encoder.offset_.astype(np.float32)
-
-    def _loss_spec(self):
-        import keras
-
-        loss = REGRESSION_LOSSES.get(self.loss, self.loss)
-        if isinstance(loss, str):
-            try:
-                keras.losses.get(loss)
-            except ValueError:
-                raise ValueError(
-                    f"loss={self.loss!r} is neither 'squared_error', 'absolute_error', "
-                    f"'huber' nor a Keras loss name such as 'mse', 'mae' or 'log_cosh'."
-                ) from None
-        return loss, False, loss
-
+    @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
         """Train for one epoch on ``(X, y)``, continuing from the current state.
 
@@ -205,8 +152,7 @@ class DNNRegressor(RegressorMixin, BaseDNN):
         self : object
             The updated estimator.
         """
-        first = not hasattr(self, "model_")
-        return self._validate_and_fit(X, y, sample_weight, warm=not first, incremental=True)
+        return self._fit(X, y, sample_weight, warm=is_fitted(self), incremental=True)
 
     # Predictions ------------------------------------------------------------
     def predict(self, X):
@@ -222,11 +168,8 @@ class DNNRegressor(RegressorMixin, BaseDNN):
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             Predicted values, 1-D when ``y`` was 1-D in ``fit``.
         """
-        return self._predict_from_output(self._raw_predict(X))
-
-    def _predict_from_output(self, output):
-        output = self._target_encoder.inverse_transform(output)
-        return output.ravel() if self._y_ndim == 1 else output
+        output = self._raw_predict(X)
+        return self._target_encoder.inverse_transform(output)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

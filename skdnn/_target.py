@@ -1,16 +1,29 @@
-"""Encoders between a user's targets and the network's outputs.
+"""Target encoders: between a user's targets and the network's output head.
 
-Each is a small scikit-learn transformer: ``transform`` turns targets into
-what the loss is computed on, ``inverse_transform`` turns the network's raw
-training output back into predictions, so ``predict``, ``predict_proba`` and
-``decision_function`` share one code path.
+Each encoder is a small scikit-learn transformer that owns everything about
+the task's end of the network: ``transform`` turns targets into what the loss
+is computed on; ``inverse_transform`` turns the network's raw training
+output back into predictions (so ``predict``, ``predict_proba`` and
+``decision_function`` share one code path); and it says which head layer,
+loss, output transform, scaling and metrics the task needs, whether new
+targets can continue a warm start, and how its fitted state is saved.
 """
 
 import numpy as np
 from scipy.special import expit
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.metrics import accuracy_score, r2_score
 from sklearn.preprocessing import LabelEncoder
+from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import column_or_1d
+
+from ._keras_names import check_activation, cross_entropy, make_metrics, regression_loss
+
+
+def _float_dtype(array):
+    """The floating dtype predictions keep: the output's own, float32 or float64."""
+    return array.dtype if array.dtype in (np.float32, np.float64) else np.float64
 
 
 class ClassLabelEncoder(TransformerMixin, BaseEstimator):
@@ -30,46 +43,62 @@ class ClassLabelEncoder(TransformerMixin, BaseEstimator):
         Number of network outputs.
     """
 
-    def fit(self, y, classes=None):
+    output_activation = None  # the output layer is linear: it gives logits
+
+    @staticmethod
+    def check_targets(y):
+        """Return ``y`` as scikit-learn classifiers take it (a column becomes 1-D)."""
+        if np.ndim(y) == 2 and np.shape(y)[1] == 1:
+            y = column_or_1d(y, warn=True)
+        return y
+
+    def fit(self, y, sample_weight=None, classes=None):
         """Learn the classes from ``y``, or take them from ``classes``.
 
         Parameters
         ----------
         y : array-like of shape (n_samples,) or (n_samples, n_labels)
+        sample_weight : ignored
         classes : array-like of shape (n_classes,), default=None
             Every class the targets may hold (``partial_fit``'s first call).
+
+        Returns
+        -------
+        self : ClassLabelEncoder
         """
         check_classification_targets(y)
-        self.target_type_ = type_of_target(y, input_name="y")
-        if self.target_type_ == "multilabel-indicator":
-            self.classes_ = np.arange(y.shape[1])
-            self.n_outputs_ = y.shape[1]
-            if classes is not None and not np.array_equal(np.unique(classes), self.classes_):
+        target_type = type_of_target(y, input_name="y")
+        if target_type == "multilabel-indicator":
+            labels = np.arange(y.shape[1])
+            if classes is not None and not np.array_equal(np.unique(classes), labels):
                 raise ValueError(
                     f"For multilabel targets, classes must be arange(n_labels) = "
-                    f"{self.classes_.tolist()}; got {list(classes)}."
+                    f"{labels.tolist()}; got {list(classes)}."
                 )
+            self.target_type_, self.classes_, self.n_outputs_ = target_type, labels, y.shape[1]
             return self
-        if self.target_type_ not in ("binary", "multiclass"):
+        if target_type not in ("binary", "multiclass"):
             raise ValueError(
                 f"DNNClassifier supports binary, multiclass and multilabel-indicator "
-                f"targets, got a {self.target_type_!r} target. For several multiclass "
+                f"targets, got a {target_type!r} target. For several multiclass "
                 f"outputs, wrap the estimator in sklearn.multioutput.MultiOutputClassifier."
             )
-        self.classes_ = LabelEncoder().fit(y if classes is None else classes).classes_
+        labels = LabelEncoder().fit(y if classes is None else classes).classes_
         if classes is not None:
-            self.target_type_ = "binary" if len(self.classes_) <= 2 else "multiclass"
-            self.check_known(y)
-        if len(self.classes_) < 2:
+            target_type = "binary" if len(labels) <= 2 else "multiclass"
+        if len(labels) < 2:
             raise ValueError(
                 f"The target y needs samples of at least 2 classes, got only one class: "
-                f"{self.classes_[0]!r}."
+                f"{labels[0]!r}."
             )
-        self.n_outputs_ = 1 if self.target_type_ == "binary" else len(self.classes_)
+        self.target_type_, self.classes_ = target_type, labels
+        self.n_outputs_ = 1 if target_type == "binary" else len(labels)
+        if classes is not None:
+            self.check_compatible(y)
         return self
 
-    def check_known(self, y):
-        """Raise a clear error if ``y`` holds labels outside ``classes_``."""
+    def check_compatible(self, y):
+        """Raise a clear error unless training can continue on ``y``."""
         if self.target_type_ == "multilabel-indicator":
             if np.ndim(y) != 2 or np.shape(y)[1] != self.n_outputs_:
                 raise ValueError(
@@ -77,6 +106,10 @@ class ClassLabelEncoder(TransformerMixin, BaseEstimator):
                     f"first fit; got shape {np.shape(y)}."
                 )
             return
+        if np.ndim(y) != 1:
+            raise ValueError(
+                f"y must be 1-D class labels, as in the first fit; got shape {np.shape(y)}."
+            )
         unknown = np.setdiff1d(np.unique(y), self.classes_)
         if len(unknown):
             raise ValueError(
@@ -85,18 +118,61 @@ class ClassLabelEncoder(TransformerMixin, BaseEstimator):
                 f"the first partial_fit call, or refit with warm_start=False."
             )
 
+    # The output head ---------------------------------------------------------
     @property
-    def loss(self):
-        """Name of the Keras cross-entropy loss these targets need."""
-        if self.target_type_ == "multiclass":
-            return "sparse_categorical_crossentropy"
-        return "binary_crossentropy"
-
-    @property
-    def head_activation(self):
-        """Keras activation that turns the network's logits into probabilities."""
+    def output_transform(self):
+        """How the logits become probabilities: ``"softmax"`` or ``"sigmoid"``."""
         return "softmax" if self.target_type_ == "multiclass" else "sigmoid"
 
+    def head_layer(self):
+        """The parameter-free Keras layer that turns logits into probabilities."""
+        import keras
+
+        return keras.layers.Activation(self.output_transform, name="probabilities")
+
+    def scaling(self):
+        """``(scale, offset)`` of the output transform: none for classes."""
+        return np.float32(1.0), np.float32(0.0)
+
+    def loss(self, loss):
+        """Return ``(training loss, whether it takes probabilities, compile loss)``.
+
+        ``"auto"`` and ``"log_loss"`` give the cross-entropy from logits that
+        the target needs (stable where probabilities saturate); a Keras loss
+        object takes the probabilities, as in Keras.
+        """
+        if isinstance(loss, str):
+            # model_ outputs probabilities: it is compiled with the loss by name.
+            training_loss, compile_loss = cross_entropy(self.target_type_)
+            return training_loss, False, compile_loss
+        return loss, True, loss
+
+    def metrics(self, metrics):
+        """Fresh Keras metrics tracked per epoch: accuracy, then ``metrics``."""
+        return make_metrics(("accuracy",), metrics, target_type=self.target_type_)
+
+    @property
+    def one_hot_depth(self):
+        """For class-index targets, the depth of the one-hot targets that
+        metrics other than Keras's ``Sparse*`` ones need."""
+        return len(self.classes_) if self.target_type_ == "multiclass" else None
+
+    def stratify(self, y):
+        """Labels to stratify a validation split by (None for multilabel)."""
+        return None if np.ndim(y) == 2 else y
+
+    def sample_weight(self, y, sample_weight, class_weight):
+        """``sample_weight`` times the weights of ``class_weight``."""
+        if class_weight is None:
+            return sample_weight
+        weights = compute_sample_weight(class_weight, y)
+        return (sample_weight * weights).astype(np.float32)
+
+    def score(self, y, output, sample_weight=None):
+        """Accuracy of the predictions decoded from ``output``."""
+        return float(accuracy_score(y, self.inverse_transform(output), sample_weight=sample_weight))
+
+    # Encoding ----------------------------------------------------------------
     def transform(self, y):
         """Return the network targets: class indices or 0/1 floats."""
         if self.target_type_ == "multilabel-indicator":
@@ -107,28 +183,6 @@ class ClassLabelEncoder(TransformerMixin, BaseEstimator):
         if self.target_type_ == "binary":
             return indices.astype(np.float32).reshape(-1, 1)
         return indices.astype(np.int32)
-
-    def proba_from_logits(self, logits):
-        """Return probabilities of shape (n_samples, n_classes) from logits.
-
-        Works in place on ``logits`` when they are float64 already (the
-        forward pass's own output).
-        """
-        proba = np.asarray(logits, dtype=np.float64)
-        if self.target_type_ == "multiclass":
-            proba -= proba.max(axis=1, keepdims=True)
-            np.exp(proba, out=proba)
-            proba /= proba.sum(axis=1, keepdims=True)
-            return proba
-        expit(proba, out=proba)
-        if self.target_type_ == "binary":
-            return np.hstack([1.0 - proba, proba])
-        return proba
-
-    def decision_from_logits(self, logits):
-        """Return scikit-learn-shaped decision scores from logits."""
-        logits = np.asarray(logits, dtype=np.float64)
-        return logits.ravel() if self.target_type_ == "binary" else logits
 
     def inverse_transform(self, logits):
         """Return the predicted labels for the network's logits."""
@@ -141,48 +195,115 @@ class ClassLabelEncoder(TransformerMixin, BaseEstimator):
             indices = logits.argmax(axis=1)
         return self.classes_[indices]
 
+    def proba_from_logits(self, logits):
+        """Return probabilities of shape (n_samples, n_classes) from logits.
+
+        float32 logits give float32 probabilities. Works in place on
+        ``logits`` when they are a float array already (the forward pass's
+        own output).
+        """
+        proba = np.asarray(logits, dtype=_float_dtype(np.asarray(logits)))
+        if self.target_type_ == "multiclass":
+            proba -= proba.max(axis=1, keepdims=True)
+            np.exp(proba, out=proba)
+            proba /= proba.sum(axis=1, keepdims=True)
+            return proba
+        expit(proba, out=proba)
+        if self.target_type_ == "binary":
+            return np.hstack([1.0 - proba, proba])
+        return proba
+
+    def decision_from_logits(self, logits):
+        """Return scikit-learn-shaped decision scores from logits."""
+        logits = np.asarray(logits, dtype=_float_dtype(np.asarray(logits)))
+        return logits.ravel() if self.target_type_ == "binary" else logits
+
+    # Persistence -------------------------------------------------------------
+    def get_state(self):
+        """The fitted state as plain data (see ``skdnn._persistence``)."""
+        return {
+            "target_type": self.target_type_,
+            "classes": self.classes_,
+            "n_outputs": int(self.n_outputs_),
+        }
+
+    def set_state(self, state):
+        """Restore what :meth:`get_state` returned; return ``self``."""
+        self.target_type_ = str(state["target_type"])
+        self.classes_ = np.asarray(state["classes"])
+        self.n_outputs_ = int(state["n_outputs"])
+        return self
+
 
 class TargetStandardizer(TransformerMixin, BaseEstimator):
     """Standardize regression targets so that their scale does not matter.
 
-    The network learns ``(y - offset_) / scale_``; its ``head`` layer maps the
+    The network learns ``(y - offset_) / scale_``; its head layer maps the
     output back, so the Keras model predicts in the target's own units.
 
     Parameters
     ----------
-    center : bool, default=True
-        Whether to subtract the mean. Turned off when the output layer has an
-        activation such as ``"relu"`` whose range must keep its meaning.
+    output_activation : str or None, default=None
+        Activation of the output layer. With one (``"relu"``, ...), the
+        targets are scaled but not centered, so the activation's range keeps
+        its meaning.
 
     Attributes
     ----------
     offset_ : ndarray of shape (n_outputs,)
     scale_ : ndarray of shape (n_outputs,)
     n_outputs_ : int
+    y_ndim_ : int
+        1 when the targets were 1-D: predictions are then 1-D too.
     """
 
-    def __init__(self, center=True):
-        self.center = center
+    output_transform = "affine"
 
-    def fit(self, y, sample_weight=None):
+    def __init__(self, output_activation=None):
+        self.output_activation = output_activation
+
+    @staticmethod
+    def check_targets(y):
+        """Return ``y`` unchanged: any float array is a regression target."""
+        return y
+
+    def fit(self, y, sample_weight=None, classes=None):
+        """Learn the (weighted) mean and spread of each target column.
+
+        Parameters
+        ----------
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default=None
+        classes : ignored
+
+        Returns
+        -------
+        self : TargetStandardizer
+        """
+        check_activation(self.output_activation, "output_activation")
+        self.y_ndim_ = np.ndim(y)
         y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
         if sample_weight is None or not np.sum(sample_weight) > 0:
             sample_weight = np.ones(len(y))
         self.n_outputs_ = y.shape[1]
         self.offset_ = (
-            np.average(y, axis=0, weights=sample_weight) if self.center else np.zeros(y.shape[1])
+            np.average(y, axis=0, weights=sample_weight)
+            if self.output_activation is None
+            else np.zeros(y.shape[1])
         )
         spread = np.sqrt(np.average((y - self.offset_) ** 2, axis=0, weights=sample_weight))
         self.scale_ = np.where(spread > np.finfo(np.float32).eps, spread, 1.0)
         return self
 
-    def transform(self, y):
-        y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
-        return ((y - self.offset_) / self.scale_).astype(np.float32)
+    def check_compatible(self, y):
+        """Raise a clear error unless training can continue on ``y``."""
+        if np.ndim(y) != self.y_ndim_ or (np.ndim(y) == 2 and np.shape(y)[1] != self.n_outputs_):
+            raise ValueError(
+                f"Training continues a network with {self.n_outputs_} output(s), but y has "
+                f"shape {np.shape(y)}. Set warm_start=False to start afresh."
+            )
 
-    def inverse_transform(self, output):
-        return np.asarray(output, dtype=np.float64) * self.scale_ + self.offset_
-
+    # The output head ---------------------------------------------------------
     def head_layer(self):
         """A Keras layer that maps standardized outputs to target units."""
         import keras
@@ -190,3 +311,64 @@ class TargetStandardizer(TransformerMixin, BaseEstimator):
         return keras.layers.Rescaling(
             scale=self.scale_.tolist(), offset=self.offset_.tolist(), name="target_scale"
         )
+
+    def scaling(self):
+        """``(scale, offset)``: training output times scale plus offset gives units."""
+        return self.scale_.astype(np.float32), self.offset_.astype(np.float32)
+
+    def loss(self, loss):
+        """Return ``(training loss, whether it takes predictions, compile loss)``."""
+        loss = regression_loss(loss)
+        return loss, False, loss
+
+    def metrics(self, metrics):
+        """Fresh Keras metrics tracked per epoch, in the targets' units."""
+        return make_metrics((), metrics)
+
+    one_hot_depth = None
+
+    def stratify(self, y):
+        """Regression splits are not stratified."""
+        return None
+
+    def sample_weight(self, y, sample_weight, class_weight=None):
+        """Regressors have no class weights: ``sample_weight`` unchanged."""
+        return sample_weight
+
+    def score(self, y, output, sample_weight=None):
+        """R² of the predictions decoded from ``output``."""
+        return float(r2_score(y, self.inverse_transform(output), sample_weight=sample_weight))
+
+    # Encoding ----------------------------------------------------------------
+    def transform(self, y):
+        """Return the standardized targets, float32, of shape (n_samples, n_outputs)."""
+        y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+        return ((y - self.offset_) / self.scale_).astype(np.float32)
+
+    def inverse_transform(self, output):
+        """Return predictions in the targets' units and shape, in ``output``'s precision."""
+        output = np.asarray(output)
+        dtype = _float_dtype(output)
+        predictions = output * self.scale_.astype(dtype) + self.offset_.astype(dtype)
+        return predictions.ravel() if self.y_ndim_ == 1 else predictions
+
+    # Persistence -------------------------------------------------------------
+    def get_state(self):
+        """The fitted state as plain data (see ``skdnn._persistence``)."""
+        return {
+            "offset": self.offset_,
+            "scale": self.scale_,
+            "n_outputs": int(self.n_outputs_),
+            "y_ndim": int(self.y_ndim_),
+        }
+
+    def set_state(self, state):
+        """Restore what :meth:`get_state` returned; return ``self``."""
+        self.offset_ = np.asarray(state["offset"], dtype=np.float64)
+        self.scale_ = np.asarray(state["scale"], dtype=np.float64)
+        self.n_outputs_ = int(state["n_outputs"])
+        self.y_ndim_ = int(state["y_ndim"])
+        return self
+
+
+ENCODERS = {cls.__name__: cls for cls in (ClassLabelEncoder, TargetStandardizer)}

@@ -18,7 +18,9 @@ def test_output_dimensions(regression_data):
     multi = DNNRegressor(**{**FAST, "epochs": 100}).fit(X, Y)
     assert multi.n_outputs_ == 3
     predicted = multi.predict(X)
-    assert predicted.shape == (len(X), 3) and predicted.dtype == np.float64
+    # float32 X (the fixture's) gives float32 predictions, as in scikit-learn's MLP.
+    assert predicted.shape == (len(X), 3) and predicted.dtype == np.float32
+    assert multi.predict(X.astype(np.float64)).dtype == np.float64
     # Each output is learnt in its own units.
     for column in range(3):
         assert np.corrcoef(predicted[:, column], Y[:, column])[0, 1] > 0.9

@@ -7,28 +7,52 @@ import sys
 import numpy as np
 from conftest import FAST
 
+import skdnn
 from skdnn import DNNClassifier, DNNRegressor
-from skdnn._training import _idle_trainers
+from skdnn._trainer import _idle_trainers, pooled_keys
+
+
+def _new_keys(fit):
+    """The trainer keys that ``fit()`` adds to the pool."""
+    before = set(pooled_keys())
+    fit()
+    return set(pooled_keys()) - before
 
 
 def test_refits_of_an_architecture_share_one_trainer(classification_data, regression_data):
     X, y = classification_data
-    # Different seeds, learning rates and data sizes: the same trace serves all.
+    skdnn.clear_cache()
+    # Different seeds, learning rates, dropout seeds and data sizes: the same
+    # trace serves all.
     keys = set()
     for seed, learning_rate in [(0, 0.01), (1, 0.02), (2, 0.05)]:
         est = DNNClassifier(hidden_layer_sizes=(17,), epochs=2, learning_rate=learning_rate,
-                            random_state=seed).fit(X[: 60 + 20 * seed], y[: 60 + 20 * seed])
-        keys.add(est._trainer_key(est._metric_objects()))
+                            dropout=0.1, random_state=seed)
+        keys |= _new_keys(lambda: est.fit(X[: 60 + 20 * seed], y[: 60 + 20 * seed]))
     assert len(keys) == 1
     assert len(_idle_trainers[keys.pop()]) == 1  # one trainer, lent and returned
-    # Another estimator, architecture or optimizer gets its own.
-    other = [
-        DNNRegressor(hidden_layer_sizes=(17,), epochs=2).fit(*regression_data),
-        DNNClassifier(hidden_layer_sizes=(18,), epochs=2).fit(X, y),
-        DNNClassifier(hidden_layer_sizes=(17,), epochs=2, optimizer="sgd").fit(X, y),
-    ]
-    keys = {e._trainer_key(e._metric_objects()) for e in [*other, est]}
-    assert len(keys) == 4
+    # Another estimator, architecture, optimizer or loss gets its own.
+    for other in [
+        lambda: DNNRegressor(hidden_layer_sizes=(17,), epochs=2).fit(*regression_data),
+        lambda: DNNClassifier(hidden_layer_sizes=(18,), epochs=2).fit(X, y),
+        lambda: DNNClassifier(hidden_layer_sizes=(17,), epochs=2, optimizer="sgd").fit(X, y),
+        lambda: DNNClassifier(hidden_layer_sizes=(17,), epochs=2, metrics=["AUC"]).fit(X, y),
+    ]:
+        assert len(_new_keys(other)) == 1
+
+
+def test_clear_cache_empties_the_pool(classification_data):
+    DNNClassifier(**FAST).fit(*classification_data)
+    assert pooled_keys()
+    assert skdnn.clear_cache() >= 1
+    assert pooled_keys() == []
+    # Later fits compile anew and give the same result.
+    first = DNNClassifier(**FAST).fit(*classification_data).predict_proba(
+        classification_data[0])
+    skdnn.clear_cache()
+    again = DNNClassifier(**FAST).fit(*classification_data).predict_proba(
+        classification_data[0])
+    np.testing.assert_array_equal(first, again)
 
 
 def test_reused_trainer_gives_the_same_result_as_a_fresh_one(classification_data):
@@ -62,6 +86,6 @@ def test_unidentifiable_losses_are_not_pooled(regression_data):
     # a key from id() could be reused by the next lambda once the first is gone.
     for lam, name in [(lambda t, p: (t - p) ** 2, "mse"), (lambda t, p: abs(t - p), "mae")]:
         custom = DNNRegressor(loss=lam, **FAST)
-        assert custom.fit(X, y)._trainer_key(custom._metric_objects()) is None
+        assert _new_keys(lambda: custom.fit(X, y)) == set()
         named = DNNRegressor(loss=name, **FAST).fit(X, y)
         np.testing.assert_allclose(custom.loss_curve_, named.loss_curve_, rtol=1e-5)

@@ -1,0 +1,243 @@
+"""The epochs of one call of ``fit`` or ``partial_fit``.
+
+:class:`TrainingRun` drives a :class:`~skdnn._trainer.Trainer` epoch by
+epoch from a small :class:`LoopConfig`: it applies scikit-learn MLP's
+stopping rule (and its ``"adaptive"`` learning rate), keeps the best weights
+for early stopping, and calls Keras callbacks. It never touches an
+estimator: what it returns is committed by the estimator only when the whole
+call succeeds.
+"""
+
+import dataclasses
+
+import numpy as np
+
+from ._exceptions import TrainingDivergedError
+from ._inference import forward
+from ._keras_names import ADAPTIVE_MINIMUM_LEARNING_RATE
+from ._trainer import NetworkState
+
+
+@dataclasses.dataclass(frozen=True)
+class LoopConfig:
+    """How to run the epochs of one call.
+
+    Parameters
+    ----------
+    epochs : int
+        Maximum number of epochs in this call.
+    batch_size : int
+        Samples per gradient step.
+    shuffle : bool
+        Whether to draw a new order of the samples every epoch.
+    stopping_rule : bool
+        Whether scikit-learn MLP's rule may end training early.
+    tol : float
+        Smallest decrease of the monitored loss that counts as improvement.
+    n_iter_no_change : int
+        Epochs without improvement before the rule acts.
+    adaptive : bool
+        Whether the rule divides the learning rate by 5 instead of stopping.
+    alpha : float
+        Strength of the L2 penalty.
+    verbose : int
+        Keras's verbosity for the progress bar.
+    learning_rate : object
+        The ``learning_rate`` hyperparameter, named in error messages.
+    """
+
+    epochs: int
+    batch_size: int
+    shuffle: bool
+    stopping_rule: bool
+    tol: float
+    n_iter_no_change: int
+    adaptive: bool
+    alpha: float
+    verbose: int
+    learning_rate: object
+
+
+@dataclasses.dataclass
+class RunResult:
+    """What one call trained, for the estimator to commit.
+
+    Attributes
+    ----------
+    history : dict of str to list of float
+        The previous history with this call's epochs appended.
+    n_epochs : int
+        Epochs completed in this call.
+    converged : bool
+        Whether a stopping rule (or a callback) ended training.
+    interrupted : bool
+        Whether a KeyboardInterrupt ended training.
+    state : NetworkState
+        The final (or, with early stopping, best) weights and optimizer state.
+    validation_output : ndarray or None
+        The network's output on the validation split for those weights.
+    """
+
+    history: dict
+    n_epochs: int = 0
+    converged: bool = False
+    interrupted: bool = False
+    state: object = None
+    validation_output: object = None
+
+
+class TrainingRun:
+    """Run the epochs of one call on a trainer.
+
+    Parameters
+    ----------
+    trainer : Trainer
+        Loaded with the starting state.
+    config : LoopConfig
+    data : tuple of tensors
+        ``(X, y, sample_weight)`` of all the training samples.
+    train_idx : ndarray of int
+        The rows to train on (the rest is the validation split).
+    validation : tuple of ndarray or None
+        ``(X, y, sample_weight)`` of the validation split.
+    scaling : tuple of ndarray
+        ``(scale, offset)`` of the output transform.
+    shuffle_rng : numpy.random.RandomState
+        Draws each epoch's order.
+    history : dict of str to list of float
+        The estimator's history so far (copied, never changed).
+    first_epoch : int
+        Number of epochs trained before this call.
+    callbacks : list of keras.callbacks.Callback
+        Copies of the user's callbacks.
+    callback_model : keras.Model or None
+        The model the callbacks see; it is kept in step with the trainer at
+        the end of every epoch. Needed only when there are callbacks.
+    """
+
+    def __init__(self, trainer, config, data, train_idx, validation, scaling, shuffle_rng,
+                 history, first_epoch, callbacks=(), callback_model=None):
+        self.trainer = trainer
+        self.config = config
+        self.data = data
+        self.train_idx = train_idx
+        self.validation = validation
+        self.scale, self.offset = scaling
+        self.shuffle_rng = shuffle_rng
+        self.first_epoch = first_epoch
+        self.callbacks = list(callbacks)
+        self.callback_model = callback_model
+        self.result = RunResult(history={key: list(values) for key, values in history.items()})
+        self._best = np.inf
+        self._best_weights = None
+        self._no_improvement = 0
+
+    def run(self):
+        """Train; return the :class:`RunResult`.
+
+        A KeyboardInterrupt ends training and is reported in the result;
+        any other exception propagates.
+        """
+        callback_list = self._callback_list()
+        callback_list.on_train_begin()
+        try:
+            for epoch in range(self.first_epoch, self.first_epoch + self.config.epochs):
+                if self._epoch(epoch, callback_list):
+                    break
+        except KeyboardInterrupt:
+            self.result.interrupted = True
+        if self._best_weights is not None:
+            self.trainer.set_weights(self._best_weights)
+        if self.callbacks:
+            # A callback may still change the weights (EarlyStopping's
+            # restore_best_weights): take them back after on_train_end.
+            self.trainer.state().assign_to(self.callback_model)
+            callback_list.on_train_end()
+            self.trainer.load(NetworkState.of(self.callback_model))
+        else:
+            callback_list.on_train_end()
+        self.result.state = self.trainer.state()
+        if self.validation is not None:
+            # The final weights' output, for the validation score.
+            self.result.validation_output = forward(self.trainer.model, self.validation[0])
+        return self.result
+
+    def _callback_list(self):
+        import keras
+
+        n_batches = -(-len(self.train_idx) // self.config.batch_size)
+        model = self.callback_model
+        if model is not None:
+            model.stop_training = False
+        return keras.callbacks.CallbackList(
+            self.callbacks, add_progbar=self.config.verbose > 0, model=model,
+            verbose=self.config.verbose, epochs=self.first_epoch + self.config.epochs,
+            steps=n_batches,
+        )
+
+    def _epoch(self, epoch, callback_list):
+        """Run one epoch; return whether training should stop."""
+        config, trainer = self.config, self.trainer
+        n_batches = -(-len(self.train_idx) // config.batch_size)
+        callback_list.on_epoch_begin(epoch)
+        callback_list.on_train_batch_begin(0)
+        permutation = (
+            self.shuffle_rng.permutation(self.train_idx) if config.shuffle else self.train_idx
+        )
+        loss, metrics = trainer.train_epoch(
+            *self.data, permutation, config.batch_size, config.alpha, self.scale, self.offset
+        )
+        if not np.isfinite(loss):
+            raise TrainingDivergedError(
+                f"The training loss became {loss} in epoch {epoch + 1}: training "
+                f"diverged. Use a smaller learning_rate (now {config.learning_rate!r}) "
+                f"or scale the input features."
+            )
+        logs = {"loss": loss, **metrics}
+        callback_list.on_train_batch_end(n_batches - 1, logs)
+        if self.validation is not None:
+            val_loss, val_metrics = trainer.evaluate(*self.validation, self.scale, self.offset)
+            logs["val_loss"] = val_loss
+            logs.update({f"val_{name}": value for name, value in val_metrics.items()})
+        for key, value in logs.items():
+            self.result.history.setdefault(key, []).append(value)
+        self.result.n_epochs += 1
+        if self.callbacks:
+            # User callbacks may read or change the model (weights, learning
+            # rate) at the end of an epoch: hand it over up to date, and
+            # take their changes back.
+            trainer.state().assign_to(self.callback_model)
+            callback_list.on_epoch_end(epoch, logs)
+            trainer.load(NetworkState.of(self.callback_model))
+        else:
+            callback_list.on_epoch_end(epoch, logs)
+        if config.stopping_rule and self._stop(logs):
+            return True
+        if self.callback_model is not None and self.callback_model.stop_training:
+            self.result.converged = True
+            return True
+        return False
+
+    def _stop(self, logs):
+        """scikit-learn MLP's rule: more than n_iter_no_change epochs without
+        an improvement of at least tol stop training, or, with
+        ``learning_rate="adaptive"``, divide the learning rate by 5."""
+        config = self.config
+        score = logs["val_loss" if self.validation is not None else "loss"]
+        self._no_improvement = self._no_improvement + 1 if score > self._best - config.tol else 0
+        if score < self._best:
+            self._best = score
+            if self.validation is not None:
+                self._best_weights = self.trainer.get_weights()
+        if self._no_improvement <= config.n_iter_no_change:
+            return False
+        learning_rate = self.trainer.learning_rate
+        if config.adaptive and float(learning_rate) > ADAPTIVE_MINIMUM_LEARNING_RATE:
+            learning_rate.assign(float(learning_rate) / 5.0)
+            self._no_improvement = 0
+            if config.verbose:
+                print(f"Setting learning rate to {float(learning_rate):.6g}")
+            return False
+        self.result.converged = True
+        return True
+
