@@ -121,11 +121,14 @@ def build_network(
 def training_output(model):
     """Return the sub-model of ``model`` that ends at its ``output`` layer.
 
-    Used to recover ``train_model`` from a deserialized ``model``.
+    The trainer trains this part (the loss is computed on its output); it
+    shares its layers and weights with ``model``.
     """
     import keras
 
     output = model.get_layer("output").output
     if output is model.outputs[0]:
         return model
-    return keras.Model(model.inputs, output, name="train_network")
+    # model.input, not model.inputs: a single tensor, so that calling the
+    # sub-model on an array matches its input structure.
+    return keras.Model(model.input, output, name="train_network")

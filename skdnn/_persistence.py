@@ -208,12 +208,13 @@ def from_json_value(value):
     raise ValueError(f"unknown entry {sorted(value)}")
 
 
-def _upgrade_format_1(config):
-    """Turn the fitted state of a format-1 file (skdnn 0.1.0) into format 2's."""
-    fitted = dict(config["fitted"])
+def _upgrade_format_1(params, fitted):
+    """Turn the decoded fitted state of a format-1 file (skdnn 0.1.0) into
+    format 2's: the target encoder's state became explicit."""
+    fitted = dict(fitted)
     encoder = fitted["_target_encoder"]
     if encoder["class"] == "TargetStandardizer":
-        output_activation = config["params"].get("output_activation")
+        output_activation = params.get("output_activation")
         state = {name: encoder["fitted"][f"{name}_"] for name in ("offset", "scale", "n_outputs")}
         state["y_ndim"] = fitted.pop("_y_ndim")
         params = {"output_activation": output_activation}
@@ -380,8 +381,9 @@ def load(path):
             raise _Unreadable(f"it holds an unknown estimator class {config['class']!r}")
         try:
             params = from_json_value(config["params"])
-            fitted = _upgrade_format_1(config) if version == 1 else config["fitted"]
-            fitted = from_json_value(fitted)
+            fitted = from_json_value(config["fitted"])
+            if version == 1:
+                fitted = _upgrade_format_1(params, fitted)
             estimator = _ESTIMATORS[config["class"]](**params)
         except Exception as error:
             raise _Unreadable(f"its {_CONFIG_NAME} is corrupted ({error})") from None

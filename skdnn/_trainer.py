@@ -177,15 +177,19 @@ class TrainerSpec:
         "strategy": describe_strategy,
     }
 
+    def key_parts(self):
+        """The description of each field, by field name (None: not describable)."""
+        return {
+            field.name: self._DESCRIBERS.get(field.name, describe)(getattr(self, field.name))
+            for field in dataclasses.fields(self)
+        }
+
     def key(self):
         """The pool key: a description of every field, or None when one
         cannot be described (then the trainer is not pooled: a key made
         from ``id()`` could be reused once the object is gone)."""
-        parts = [
-            self._DESCRIBERS.get(field.name, describe)(getattr(self, field.name))
-            for field in dataclasses.fields(self)
-        ]
-        return None if None in parts else repr(parts)
+        parts = self.key_parts()
+        return None if None in parts.values() else repr(sorted(parts.items()))
 
     def build(self):
         """Return a new :class:`Trainer` for this spec."""

@@ -3,14 +3,69 @@ import os
 # Keep TensorFlow's C++ logging quiet; set before TensorFlow is first imported.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import copy  # noqa: E402
+
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from sklearn.base import is_classifier  # noqa: E402
 from sklearn.datasets import make_classification, make_regression  # noqa: E402
 
-from skdnn import DNNClassifier  # noqa: E402
+from skdnn import DNNClassifier, DNNRegressor  # noqa: E402
 
 # Small networks and few epochs: every test pays Keras's per-fit overhead.
 FAST = dict(hidden_layer_sizes=(16,), epochs=5, learning_rate=0.01, random_state=0)
+
+ESTIMATORS = [DNNClassifier, DNNRegressor]
+
+
+def predictions(est, X):
+    """Return what must be reproduced exactly: probabilities or predictions."""
+    return est.predict_proba(X) if is_classifier(est) else est.predict(X)
+
+
+def raising_callback(when="on_epoch_end", epoch=0, error=RuntimeError):
+    """Return a Keras callback whose hook ``when`` raises ``error("boom")``.
+
+    It raises on the hook's call number ``epoch`` (from 0) of one fit; each fit
+    uses a fresh copy of the callback. With ``when="on_epoch_end"`` and
+    ``epoch=1``, two epochs have been trained when it raises.
+    """
+    import keras  # here, so that keras is imported by tests only
+
+    class RaisingCallback(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.calls = 0
+
+        def _count_and_raise(self, *args, **kwargs):
+            self.calls += 1
+            if self.calls > epoch:
+                raise error("boom")
+
+    setattr(RaisingCallback, when, RaisingCallback._count_and_raise)
+    return RaisingCallback()
+
+
+def fitted_state(est, X):
+    """Snapshot what a failed fit must leave unchanged.
+
+    Compare two snapshots with ``np.testing.assert_equal``: it compares the
+    nested dicts and lists, and arrays exactly.
+    """
+    optimizer = est.model_.optimizer
+    return {
+        "attributes": {
+            name: copy.deepcopy(value) for name, value in vars(est).items()
+            if name.endswith("_") and not name.startswith("_")
+            and name not in ("model_", "callbacks_")
+        },
+        "predictions": predictions(est, X),
+        "predict": est.predict(X),
+        "weights": est.model_.get_weights(),
+        "optimizer iterations": int(optimizer.iterations.numpy()),
+        "optimizer variables": [variable.numpy() for variable in optimizer.variables],
+        "learning rate": float(optimizer.learning_rate),
+    }
 
 
 @pytest.fixture(scope="session")
@@ -27,7 +82,7 @@ def regression_data():
     return X.astype(np.float32), y * 50 + 300
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def data_for(classification_data, regression_data):
     """Return ``(X, y)`` fitting the given estimator class."""
 

@@ -13,18 +13,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-from conftest import FAST
+from conftest import ESTIMATORS, FAST
+from conftest import predictions as _predict
 from sklearn.base import clone, is_classifier, is_regressor
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.utils._param_validation import InvalidParameterError
 
 from skdnn import DNNClassifier, DNNRegressor
-
-ESTIMATORS = [DNNClassifier, DNNRegressor]
-
-
-def _predict(est, X):
-    return est.predict_proba(X) if is_classifier(est) else est.predict(X)
 
 
 # ----------------------------------------------------------------------------
@@ -150,7 +145,7 @@ def test_early_stopping_split_is_stratified():
     est = DNNClassifier(early_stopping=True, validation_fraction=0.2, **FAST).fit(X, y)
     assert len(est.history_["val_accuracy"]) == est.n_iter_
     # The held-out 20 samples keep the classes' proportions: 2 of the 10 positives.
-    _, validation = est._split_validation(y, seed=0, early_stopping=True)
+    _, validation = est._split_validation(y, est._target_encoder, seed=0, early_stopping=True)
     assert len(validation) == 20 and y[validation].sum() == 2
     # Only a stratified split needs a sample of every class on both sides.
     y[-9:] = 0

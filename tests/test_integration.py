@@ -19,10 +19,11 @@ import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import FAST
+from conftest import ESTIMATORS, FAST
+from conftest import predictions as _predict
 from scipy.stats import loguniform
 from sklearn import config_context
-from sklearn.base import BaseEstimator, clone, is_classifier
+from sklearn.base import BaseEstimator, clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer, TransformedTargetRegressor
 from sklearn.datasets import make_classification, make_multilabel_classification, make_regression
@@ -58,8 +59,6 @@ from skdnn import DNNClassifier, DNNRegressor
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-ESTIMATORS = [DNNClassifier, DNNRegressor]
-
 # FAST learns too little in 5 epochs to beat chance reliably; tests that
 # assert a score train a little longer.
 QUALITY = {**FAST, "epochs": 20, "learning_rate": 0.03}
@@ -78,11 +77,6 @@ def _close_figures():
 def _step_name(Estimator):
     """Return the name ``make_pipeline`` gives an estimator of this class."""
     return Estimator.__name__.lower()
-
-
-def _predict(estimator, X):
-    """Return what must be reproduced exactly: probabilities or predictions."""
-    return estimator.predict_proba(X) if is_classifier(estimator) else estimator.predict(X)
 
 
 def _binary_data(n_samples=150):

@@ -8,19 +8,14 @@ import zipfile
 
 import numpy as np
 import pytest
-from conftest import FAST
-from sklearn.base import clone, is_classifier
+from conftest import ESTIMATORS, FAST
+from conftest import predictions as _predict
+from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV
 
 import skdnn
 from skdnn import DNNClassifier, DNNRegressor, TrainingCurveDisplay, TrainingDivergedError
-
-ESTIMATORS = [DNNClassifier, DNNRegressor]
-
-
-def _predict(est, X):
-    return est.predict_proba(X) if is_classifier(est) else est.predict(X)
 
 
 class EpochRecorder:

@@ -1,0 +1,85 @@
+"""TrainerSpec: one object builds the compiled trainer and names it in the pool."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from skdnn._keras_names import make_metrics, make_optimizer
+from skdnn._network import build_network
+from skdnn._trainer import TrainerSpec, describe
+
+
+def _spec(**changes):
+    import keras
+
+    _, network = build_network((4,), 3, hidden_layer_sizes=(5,), dropout=0.1,
+                               seed=changes.pop("seed", 0))
+    fields = dict(
+        network=network,
+        optimizer=make_optimizer("sgd", 0.01, 0.9, False),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=tuple(make_metrics(("accuracy",), None, "multiclass")),
+        output_transform="softmax",
+        loss_on_predictions=False,
+        one_hot_depth=3,
+        target_signature=("int32", ()),
+        scaling_shape=(),
+    )
+    fields.update(changes)
+    return TrainerSpec(**fields)
+
+
+def test_key_ignores_what_is_loaded_for_each_fit():
+    # Initial weights, dropout seeds and a float learning rate are loaded into
+    # the trainer, not traced: they do not change the key.
+    base = _spec().key()
+    assert base is not None
+    assert _spec(seed=7).key() == base
+    assert _spec(optimizer=make_optimizer("sgd", 0.5, 0.9, False)).key() == base
+
+
+@pytest.mark.parametrize("change", [
+    lambda: {"optimizer": make_optimizer("sgd", 0.01, 0.5, False)},
+    lambda: {"optimizer": make_optimizer("adam", 0.01, 0.9, False)},
+    lambda: {"loss": "mse"},
+    lambda: {"metrics": tuple(make_metrics(("accuracy",), ["AUC"], "multiclass"))},
+    lambda: {"output_transform": "sigmoid"},
+    lambda: {"loss_on_predictions": True},
+    lambda: {"one_hot_depth": None},
+    lambda: {"target_signature": ("float32", (1,))},
+    lambda: {"scaling_shape": (3,)},
+])
+def test_key_changes_with_what_is_traced(change):
+    assert _spec(**change()).key() != _spec().key()
+
+
+def test_every_field_takes_part_in_the_key():
+    """A field added to TrainerSpec enters the key without further code."""
+    spec = _spec()
+    parts = spec.key_parts()
+    assert set(parts) == {field.name for field in dataclasses.fields(TrainerSpec)}
+    assert parts["metrics"] == describe(spec.metrics) and None not in parts.values()
+    assert spec.key() == repr(sorted(parts.items()))
+
+
+def test_unidentifiable_loss_gives_no_key():
+    assert _spec(loss=lambda y, p: (y - p) ** 2).key() is None
+
+
+def test_built_trainer_trains_what_the_spec_describes():
+    spec = _spec()
+    trainer = spec.build()
+    assert trainer.model is not spec.network
+    assert [v.shape for v in trainer.model.trainable_variables] == [
+        v.shape for v in spec.network.trainable_variables]
+    assert type(trainer.optimizer) is type(spec.optimizer)
+    X = np.random.RandomState(0).normal(size=(8, 4)).astype(np.float32)
+    y = np.arange(8, dtype=np.int32) % 3
+    before = trainer.state()
+    loss, metrics = trainer.train_epoch(X, y, np.ones(8, np.float32), np.arange(8), 4,
+                                        0.0, np.float32(1), np.float32(0))
+    assert np.isfinite(loss) and set(metrics) == {"accuracy"}
+    after = trainer.state()
+    assert not np.array_equal(before.trainable[0], after.trainable[0])
+    assert after.optimizer[0] == 2  # two batches: two steps
