@@ -131,7 +131,7 @@ def main(argv=None):
     common.print_table(f"Large fit (warm median of {repeats_large})", large,
                        rate_label="samples/s")
 
-    print("\nGoals (issue 3):")
+    print("\nGoals:")
     sk, dnn = by_name(small, "scikit-learn")[0], by_name(small, "skdnn")[0]
     ratio = dnn.median / sk.median
     common.print_goal("small fit within 2x of MLPClassifier", ratio <= 2.0,

@@ -95,7 +95,7 @@ def main(argv=None):
     def get(results, name):
         return next(r for r in results if r.contender == name)
 
-    print("\nGoals (issue 3):")
+    print("\nGoals:")
     for method in ("predict", "predict_proba"):
         latency = get(results_one, f"skdnn {method}").median
         common.print_goal(f"1-row {method} under 1 ms", latency < 1e-3,

@@ -41,6 +41,7 @@ from ._trainer import (
     checkout_trainer,
     describe_optimizer,
     mirrored_strategy,
+    require_tensorflow_backend,
 )
 
 # Seeds drawn from ``random_state`` in this order, so that adding a new use
@@ -290,6 +291,7 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
         (``n_features_in_``, ``feature_names_in_``) there, never on the
         estimator itself.
         """
+        require_tensorflow_backend()
         apply_thread_budget()
         # float64 stays as it is here: the one conversion to float32 happens
         # when the training tensor is made (see as_training_tensor).

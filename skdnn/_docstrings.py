@@ -2,9 +2,10 @@
 
 _SHARED = {
     "architecture_parameters": """\
-    hidden_layer_sizes : tuple of int, default=(100,)
+    hidden_layer_sizes : int or tuple of int, default=(100,)
         Units of each hidden ``Dense`` layer; its length is the network's
-        depth. ``()`` gives a linear (logistic) model.
+        depth. An int is one hidden layer, as in scikit-learn's MLP. ``()``
+        gives a linear (logistic) model.
 
     activation : str, default="relu"
         Keras activation of the hidden layers (``"relu"``, ``"tanh"``,

@@ -47,6 +47,18 @@ _idle_trainers = OrderedDict()
 _default_strategy = []
 
 
+def require_tensorflow_backend():
+    """Raise a clear error when Keras runs on another backend."""
+    import keras
+
+    if keras.config.backend() != "tensorflow":
+        raise RuntimeError(
+            f"skdnn trains with Keras's TensorFlow backend, but the active backend is "
+            f"{keras.config.backend()!r}. Set the environment variable "
+            f"KERAS_BACKEND=tensorflow before importing keras."
+        )
+
+
 # ----------------------------------------------------------------------------
 # What a trace depends on
 # ----------------------------------------------------------------------------

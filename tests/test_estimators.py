@@ -438,3 +438,17 @@ def test_warm_start_applies_a_changed_momentum(Estimator, data_for):
     assert est.model_.optimizer.momentum == 0.8
     assert int(est.model_.optimizer.iterations.numpy()) == steps + 5
     assert float(est.model_.optimizer.learning_rate) == pytest.approx(FAST["learning_rate"])
+
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_other_keras_backends_get_a_clear_error(Estimator, data_for, monkeypatch):
+    import keras
+
+    # As if the user had set KERAS_BACKEND=jax before importing keras.
+    monkeypatch.setattr(keras.config, "backend", lambda: "jax")
+    est = Estimator(**FAST)
+    with pytest.raises(RuntimeError, match="active backend is 'jax'.*KERAS_BACKEND=tensorflow"):
+        est.fit(*data_for(Estimator))
+    with pytest.raises(NotFittedError):
+        est.predict(data_for(Estimator)[0])
