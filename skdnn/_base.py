@@ -28,7 +28,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ._inference import forward
-from ._keras_names import OPTIMIZERS, check_activation, copy_callbacks, make_optimizer
+from ._keras_names import check_activation, copy_callbacks, make_optimizer
 from ._loop import LoopConfig, TrainingRun
 from ._network import build_network, training_output
 from ._persistence import is_fitted, pickle_state, unpickle_state
@@ -85,7 +85,8 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
         "dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
         "batch_normalization": ["boolean"],
         "alpha": [Interval(Real, 0, None, closed="left")],
-        "optimizer": [StrOptions(set(OPTIMIZERS)), HasMethods(["apply_gradients", "get_config"])],
+        # Names are checked, without regard to case, by _keras_names.
+        "optimizer": [str, HasMethods(["apply_gradients", "get_config"])],
         "learning_rate": [
             Interval(Real, 0, None, closed="neither"),
             StrOptions({"adaptive"}),
@@ -309,7 +310,7 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
             self._check_warm_start(architecture, y)
         else:
             encoder = clone(encoder).fit(y, sample_weight=sample_weight, classes=classes)
-        loss, loss_on_predictions, compile_loss = encoder.loss(self.loss)
+        loss, loss_on_predictions, one_hot_loss, compile_loss = encoder.loss(self.loss)
         metrics = encoder.metrics(self.metrics)
         callbacks = copy_callbacks(self.callbacks)
         strategy = self._strategy()
@@ -364,6 +365,7 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
             metrics=tuple(metrics),
             output_transform=encoder.output_transform,
             loss_on_predictions=loss_on_predictions,
+            one_hot_loss=one_hot_loss,
             one_hot_depth=encoder.one_hot_depth,
             target_signature=(y_encoded.dtype.name, y_encoded.shape[1:]),
             scaling_shape=np.shape(encoder.scaling()[0]),

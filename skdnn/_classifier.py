@@ -6,6 +6,7 @@ from sklearn.utils._param_validation import HasMethods, StrOptions
 
 from ._base import BaseDNN
 from ._docstrings import fill_doc
+from ._keras_names import CLASSIFICATION_LOSS_NAMES
 from ._persistence import is_fitted, register_estimator
 from ._target import ClassLabelEncoder
 
@@ -27,13 +28,19 @@ class DNNClassifier(ClassifierMixin, BaseDNN):
 
     {optimization_parameters}
 
-    loss : "auto", "log_loss" or keras.losses.Loss, default="auto"
+    loss : str or keras.losses.Loss, default="auto"
         ``"auto"`` (or ``"log_loss"``) is the cross-entropy the target needs:
         binary cross-entropy on one sigmoid output for binary and multilabel
         targets, sparse categorical cross-entropy on a softmax output for
-        multiclass targets, both computed from logits. A Keras loss object
-        receives the encoded targets (class indices, or 0/1 indicators) and
-        the predicted probabilities, as it would in Keras.
+        multiclass targets, both computed from logits. Keras's names
+        ``"binary_crossentropy"``, ``"sparse_categorical_crossentropy"`` and
+        ``"categorical_crossentropy"`` give the same cross-entropy where they
+        fit the target (a binary target is what a two-class softmax
+        computes), and a clear error where they do not. A Keras loss object
+        receives the predicted probabilities (the logits with
+        ``from_logits=True``) and the encoded targets: class indices, one-hot
+        rows for ``CategoricalCrossentropy``, or 0/1 indicators, as it would
+        in Keras.
 
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes, multiplied into ``sample_weight``; see
@@ -76,7 +83,7 @@ class DNNClassifier(ClassifierMixin, BaseDNN):
 
     _parameter_constraints = {
         **BaseDNN._parameter_constraints,
-        "loss": [StrOptions({"auto", "log_loss"}), HasMethods(["__call__"])],
+        "loss": [StrOptions(set(CLASSIFICATION_LOSS_NAMES)), HasMethods(["__call__"])],
         "class_weight": [dict, StrOptions({"balanced"}), None],
     }
 

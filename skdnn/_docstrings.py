@@ -23,10 +23,14 @@ _SHARED = {
         ``0.5 * alpha * ||W||^2 / sum(sample_weight)`` to the loss, as
         scikit-learn's MLP does.""",
     "optimization_parameters": """\
-    optimizer : {"adam", "sgd", "rmsprop", "adamw", "adagrad"} or \
-keras.optimizers.Optimizer, default="adam"
-        The optimizer. A Keras optimizer instance is copied for every fit
-        and its own settings (learning rate included) are used.
+    optimizer : str or keras.optimizers.Optimizer, default="adam"
+        The optimizer: ``"adam"``, ``"sgd"``, ``"rmsprop"``, ``"adamw"``,
+        ``"adagrad"``, ``"adadelta"``, ``"adamax"``, ``"nadam"`` or
+        ``"lion"``, in any case (Keras's ``"Adam"``, ``"SGD"``,
+        ``"RMSprop"``, ... work too), built with ``learning_rate`` (and
+        ``momentum`` and ``nesterov`` where it takes them). A Keras optimizer
+        instance is copied for every fit and its own settings (learning rate
+        included) are used.
 
     learning_rate : float, "adaptive" or \
 keras.optimizers.schedules.LearningRateSchedule, default=1e-3

@@ -10,13 +10,19 @@ import copy
 import difflib
 from numbers import Real
 
-# Optimizer names -> (Keras class name, the skdnn hyperparameters it takes).
+# Optimizer names, in lower case -> (Keras class name, the skdnn
+# hyperparameters it takes). Names are matched without regard to case, so
+# both scikit-learn's spelling ("sgd") and Keras's ("SGD") work.
 OPTIMIZERS = {
     "adam": ("Adam", ()),
     "adamw": ("AdamW", ()),
     "sgd": ("SGD", ("momentum", "nesterov")),
     "rmsprop": ("RMSprop", ("momentum",)),
     "adagrad": ("Adagrad", ()),
+    "adadelta": ("Adadelta", ()),
+    "adamax": ("Adamax", ()),
+    "nadam": ("Nadam", ()),
+    "lion": ("Lion", ()),
 }
 
 # scikit-learn's regression loss names -> Keras loss names.
@@ -31,6 +37,27 @@ CLASSIFICATION_LOSSES = {
     "binary": ("BinaryCrossentropy", "binary_crossentropy"),
     "multiclass": ("SparseCategoricalCrossentropy", "sparse_categorical_crossentropy"),
     "multilabel-indicator": ("BinaryCrossentropy", "binary_crossentropy"),
+}
+
+# The classifier's loss names -> the target types each one fits. A binary
+# target is one sigmoid output, which is what a two-class softmax computes,
+# so Keras's categorical names fit it too.
+CLASSIFICATION_LOSS_NAMES = {
+    "auto": ("binary", "multiclass", "multilabel-indicator"),
+    "log_loss": ("binary", "multiclass", "multilabel-indicator"),
+    "binary_crossentropy": ("binary", "multilabel-indicator"),
+    "sparse_categorical_crossentropy": ("binary", "multiclass"),
+    "categorical_crossentropy": ("binary", "multiclass"),
+}
+
+# Keras cross-entropy classes -> the target types they fit, and whether they
+# take one-hot targets.
+_CROSS_ENTROPY_CLASSES = {
+    "BinaryCrossentropy": (("binary", "multilabel-indicator"), False),
+    "BinaryFocalCrossentropy": (("binary", "multilabel-indicator"), False),
+    "SparseCategoricalCrossentropy": (("multiclass",), False),
+    "CategoricalCrossentropy": (("multiclass",), True),
+    "CategoricalFocalCrossentropy": (("multiclass",), True),
 }
 
 # learning_rate="adaptive", as in scikit-learn's MLP: start here, divide by
@@ -58,6 +85,23 @@ def check_activation(activation, parameter="activation"):
             + "."
         ) from None
     return activation
+
+
+def optimizer_name(optimizer):
+    """Return the lower-case name of :data:`OPTIMIZERS` that ``optimizer`` spells.
+
+    Raises a ValueError that suggests the closest name for an unknown one.
+    """
+    name = optimizer.lower()
+    if name not in OPTIMIZERS:
+        spellings = [getattr_name for getattr_name, _ in OPTIMIZERS.values()]
+        raise ValueError(
+            f"optimizer={optimizer!r} is not an optimizer skdnn knows; use one of "
+            f"{sorted(OPTIMIZERS)} (in any case, e.g. 'Adam' or 'SGD') or a "
+            f"keras.optimizers.Optimizer instance."
+            + _suggestion(optimizer, [*OPTIMIZERS, *spellings])
+        )
+    return name
 
 
 def make_optimizer(optimizer, learning_rate, momentum, nesterov):
@@ -90,7 +134,7 @@ def make_optimizer(optimizer, learning_rate, momentum, nesterov):
         learning_rate = keras.optimizers.schedules.deserialize(
             keras.optimizers.schedules.serialize(learning_rate)
         )
-    class_name, extra = OPTIMIZERS[optimizer]
+    class_name, extra = OPTIMIZERS[optimizer_name(optimizer)]
     values = {"momentum": float(momentum), "nesterov": bool(nesterov)}
     kwargs = {name: values[name] for name in extra}
     return getattr(keras.optimizers, class_name)(learning_rate=learning_rate, **kwargs)
@@ -119,6 +163,55 @@ def cross_entropy(target_type):
 
     class_name, name = CLASSIFICATION_LOSSES[target_type]
     return getattr(keras.losses, class_name)(from_logits=True), name
+
+
+def classification_loss(loss, target_type):
+    """Resolve a classifier's ``loss`` for targets of ``target_type``.
+
+    Parameters
+    ----------
+    loss : str, keras.losses.Loss or callable
+        A name of :data:`CLASSIFICATION_LOSS_NAMES`, or a Keras loss.
+    target_type : {"binary", "multiclass", "multilabel-indicator"}
+
+    Returns
+    -------
+    training_loss : keras.losses.Loss or callable
+    on_probabilities : bool
+        Whether the loss takes probabilities (else logits).
+    one_hot : bool
+        Whether the loss takes one-hot targets (else class indices or 0/1).
+    compile_loss : str or keras.losses.Loss
+        The loss ``model_`` (which outputs probabilities) is compiled with.
+    """
+    if isinstance(loss, str):
+        fits = CLASSIFICATION_LOSS_NAMES.get(loss)
+        if fits is None:
+            raise ValueError(
+                f"loss={loss!r} is not a classification loss; use 'auto', 'log_loss', "
+                f"'binary_crossentropy', 'sparse_categorical_crossentropy', "
+                f"'categorical_crossentropy' or a Keras loss object."
+                + _suggestion(loss, CLASSIFICATION_LOSS_NAMES)
+            )
+        if target_type not in fits:
+            _, right = CLASSIFICATION_LOSSES[target_type]
+            raise ValueError(
+                f"loss={loss!r} does not fit a {target_type!r} target; use "
+                f"loss={right!r} or loss='auto'."
+            )
+        # The same cross-entropy, computed from logits: stable where the
+        # probabilities saturate, and class indices serve as one-hot targets.
+        training_loss, compile_loss = cross_entropy(target_type)
+        return training_loss, False, False, compile_loss
+    config = loss.get_config() if hasattr(loss, "get_config") else {}
+    fits, one_hot = _CROSS_ENTROPY_CLASSES.get(type(loss).__name__, (None, False))
+    if fits is not None and target_type not in fits:
+        _, right = CLASSIFICATION_LOSSES[target_type]
+        raise ValueError(
+            f"loss={type(loss).__name__}() does not fit a {target_type!r} target; use "
+            f"loss={right!r}, loss='auto' or a Keras loss for such targets."
+        )
+    return loss, not config.get("from_logits", False), one_hot, loss
 
 
 def _metric(metric, target_type):

@@ -18,7 +18,12 @@ from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import column_or_1d
 
-from ._keras_names import check_activation, cross_entropy, make_metrics, regression_loss
+from ._keras_names import (
+    check_activation,
+    classification_loss,
+    make_metrics,
+    regression_loss,
+)
 
 
 def _float_dtype(array):
@@ -135,17 +140,16 @@ class ClassLabelEncoder(TransformerMixin, BaseEstimator):
         return np.float32(1.0), np.float32(0.0)
 
     def loss(self, loss):
-        """Return ``(training loss, whether it takes probabilities, compile loss)``.
+        """Return ``(training loss, whether it takes probabilities, whether it
+        takes one-hot targets, compile loss)``.
 
-        ``"auto"`` and ``"log_loss"`` give the cross-entropy from logits that
-        the target needs (stable where probabilities saturate); a Keras loss
-        object takes the probabilities, as in Keras.
+        ``"auto"``, ``"log_loss"`` and Keras's cross-entropy names give the
+        cross-entropy from logits that the target needs (stable where
+        probabilities saturate); a Keras loss object takes the probabilities
+        (or the logits, with ``from_logits=True``), and one-hot targets when
+        it is a categorical one, as in Keras.
         """
-        if isinstance(loss, str):
-            # model_ outputs probabilities: it is compiled with the loss by name.
-            training_loss, compile_loss = cross_entropy(self.target_type_)
-            return training_loss, False, compile_loss
-        return loss, True, loss
+        return classification_loss(loss, self.target_type_)
 
     def metrics(self, metrics):
         """Fresh Keras metrics tracked per epoch: accuracy, then ``metrics``."""
@@ -317,9 +321,11 @@ class TargetStandardizer(TransformerMixin, BaseEstimator):
         return self.scale_.astype(np.float32), self.offset_.astype(np.float32)
 
     def loss(self, loss):
-        """Return ``(training loss, whether it takes predictions, compile loss)``."""
+        """Return ``(training loss, whether it takes predictions, whether it
+        takes one-hot targets, compile loss)``: a Keras loss on the
+        standardized targets."""
         loss = regression_loss(loss)
-        return loss, False, loss
+        return loss, False, False, loss
 
     def metrics(self, metrics):
         """Fresh Keras metrics tracked per epoch, in the targets' units."""

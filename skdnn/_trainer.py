@@ -160,6 +160,9 @@ class TrainerSpec:
     loss_on_predictions : bool
         Whether the loss takes the transformed outputs (user classifier
         losses work on probabilities, as in Keras).
+    one_hot_loss : bool
+        Whether the loss takes one-hot targets (Keras's categorical
+        losses) instead of class indices.
     one_hot_depth : int or None
         For class-index targets, the number of classes: metrics other than
         Keras's ``Sparse*`` ones get one-hot targets.
@@ -178,6 +181,7 @@ class TrainerSpec:
     metrics: tuple
     output_transform: str
     loss_on_predictions: bool
+    one_hot_loss: bool
     one_hot_depth: object
     target_signature: tuple
     scaling_shape: tuple
@@ -396,12 +400,15 @@ def _compile_functions(spec, model, optimizer, metrics):
     loss = per_sample_loss(spec.loss)
     output_transform, strategy = spec.output_transform, spec.strategy
     loss_on_predictions, one_hot_depth = spec.loss_on_predictions, spec.one_hot_depth
+    one_hot_loss = spec.one_hot_loss
     trainable = model.trainable_variables
     kernels = [layer.kernel for layer in model.layers if hasattr(layer, "kernel")]
 
     def loss_value(y, z, sample_weight, alpha, scale, offset):
         if loss_on_predictions:
             z = _transform_output(output_transform, z, scale, offset)
+        if one_hot_loss:
+            y = tf.one_hot(tf.cast(y, tf.int32), one_hot_depth)
         per_sample = tf.reduce_sum(loss(y, z) * sample_weight)
         penalty = 0.5 * alpha * tf.add_n([tf.reduce_sum(tf.square(k)) for k in kernels])
         return per_sample, penalty

@@ -104,3 +104,50 @@ def test_warm_start_rejects_new_classes(classification_data):
     clf = DNNClassifier(warm_start=True, **FAST).fit(X, y)
     with pytest.raises(ValueError, match="classes"):
         clf.fit(X, y + 1)
+
+
+def test_keras_loss_names_fit_the_target(classification_data):
+    X, y = classification_data
+    auto = DNNClassifier(**FAST).fit(X, y)
+    for name in ("sparse_categorical_crossentropy", "categorical_crossentropy", "log_loss"):
+        named = DNNClassifier(loss=name, **FAST).fit(X, y)
+        np.testing.assert_array_equal(named.predict_proba(X), auto.predict_proba(X))
+    with pytest.raises(ValueError, match="'binary_crossentropy' does not fit a 'multiclass'"):
+        DNNClassifier(loss="binary_crossentropy", **FAST).fit(X, y)
+    # Binary labels: Keras's two-class softmax is the sigmoid skdnn trains.
+    binary = DNNClassifier(loss="sparse_categorical_crossentropy", **FAST).fit(X, y == 1)
+    np.testing.assert_array_equal(
+        binary.predict_proba(X),
+        DNNClassifier(loss="binary_crossentropy", **FAST).fit(X, y == 1).predict_proba(X))
+
+
+def test_keras_loss_objects_get_the_targets_they_expect(classification_data):
+    import keras
+
+    X, y = classification_data
+    auto = DNNClassifier(**FAST).fit(X, y)
+    # One-hot targets for CategoricalCrossentropy, logits with from_logits=True:
+    # the same cross-entropy as "auto", up to float32 rounding.
+    for loss in (keras.losses.CategoricalCrossentropy(),
+                 keras.losses.CategoricalCrossentropy(from_logits=True),
+                 keras.losses.SparseCategoricalCrossentropy(from_logits=True)):
+        est = DNNClassifier(loss=loss, **FAST).fit(X, y)
+        np.testing.assert_allclose(est.loss_curve_, auto.loss_curve_, rtol=1e-4)
+    with pytest.raises(ValueError, match="BinaryCrossentropy.*does not fit a 'multiclass'"):
+        DNNClassifier(loss=keras.losses.BinaryCrossentropy(), **FAST).fit(X, y)
+
+
+@pytest.mark.parametrize("spelling", ["Adam", "SGD", "RMSprop", "Nadam"])
+def test_optimizer_names_as_keras_spells_them(spelling, classification_data):
+    X, y = classification_data
+    keras_spelling = DNNClassifier(optimizer=spelling, **FAST).fit(X, y)
+    lower = DNNClassifier(optimizer=spelling.lower(), **FAST).fit(X, y)
+    assert type(keras_spelling.model_.optimizer).__name__ == spelling
+    np.testing.assert_array_equal(keras_spelling.predict_proba(X), lower.predict_proba(X))
+
+
+def test_unknown_optimizer_name_suggests_one(classification_data):
+    est = DNNClassifier(optimizer="adamm", **FAST)
+    with pytest.raises(ValueError, match="optimizer='adamm'.*Did you mean 'adam'"):
+        est.fit(*classification_data)
+    assert not hasattr(est, "model_")

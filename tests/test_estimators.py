@@ -71,7 +71,8 @@ def test_architecture_hyperparameters(Estimator, data_for):
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
-@pytest.mark.parametrize("optimizer", ["adam", "sgd", "rmsprop", "adamw", "adagrad"])
+@pytest.mark.parametrize("optimizer", ["adam", "sgd", "rmsprop", "adamw", "adagrad", "adadelta",
+                                       "adamax", "nadam", "lion"])
 def test_optimizers(Estimator, optimizer, data_for):
     X, y = data_for(Estimator)
     est = Estimator(optimizer=optimizer, momentum=0.5, nesterov=True,

@@ -35,22 +35,46 @@ def test_class_label_encoder_head_loss_and_metrics():
     multiclass = ClassLabelEncoder().fit([0, 1, 2])
     assert multiclass.output_transform == "softmax" and multiclass.one_hot_depth == 3
     assert multiclass.head_layer().get_config()["activation"] == "softmax"
-    loss, on_predictions, compile_loss = multiclass.loss("auto")
+    loss, on_predictions, one_hot, compile_loss = multiclass.loss("auto")
     assert isinstance(loss, keras.losses.SparseCategoricalCrossentropy)
-    assert loss.get_config()["from_logits"] and not on_predictions
+    assert loss.get_config()["from_logits"] and not on_predictions and not one_hot
     assert compile_loss == "sparse_categorical_crossentropy"
     assert [type(m).__name__ for m in multiclass.metrics(["AUC"])] == [
         "SparseCategoricalAccuracy", "AUC"]
 
     binary = ClassLabelEncoder().fit([0, 1])
     assert binary.output_transform == "sigmoid" and binary.one_hot_depth is None
-    assert binary.loss("log_loss")[2] == "binary_crossentropy"
+    assert binary.loss("log_loss")[3] == "binary_crossentropy"
     assert type(binary.metrics(None)[0]).__name__ == "BinaryAccuracy"
     # A user's Keras loss takes the probabilities, as in Keras.
     focal = keras.losses.BinaryFocalCrossentropy()
-    assert binary.loss(focal) == (focal, True, focal)
+    assert binary.loss(focal) == (focal, True, False, focal)
     with pytest.raises(ValueError, match="appear twice"):
         binary.metrics(["accuracy"])
+
+
+def test_class_label_encoder_keras_loss_names_and_objects():
+    import keras
+
+    multiclass = ClassLabelEncoder().fit([0, 1, 2])
+    for name in ("sparse_categorical_crossentropy", "categorical_crossentropy"):
+        loss, on_probabilities, one_hot, compile_loss = multiclass.loss(name)
+        assert isinstance(loss, keras.losses.SparseCategoricalCrossentropy)
+        assert not on_probabilities and not one_hot
+    with pytest.raises(ValueError, match="does not fit a 'multiclass' target.*"
+                                         "sparse_categorical_crossentropy"):
+        multiclass.loss("binary_crossentropy")
+    # Categorical losses take one-hot targets; from_logits=True takes logits.
+    assert multiclass.loss(keras.losses.CategoricalCrossentropy())[1:3] == (True, True)
+    sparse = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    assert multiclass.loss(sparse)[1:3] == (False, False)
+    binary = ClassLabelEncoder().fit(["no", "yes"])
+    assert isinstance(binary.loss("categorical_crossentropy")[0], keras.losses.BinaryCrossentropy)
+    with pytest.raises(ValueError, match="SparseCategoricalCrossentropy.*'binary' target"):
+        binary.loss(keras.losses.SparseCategoricalCrossentropy())
+    multilabel = ClassLabelEncoder().fit(np.array([[0, 1], [1, 1]]))
+    with pytest.raises(ValueError, match="'multilabel-indicator' target"):
+        multilabel.loss("categorical_crossentropy")
 
 
 def test_class_label_encoder_probabilities_keep_the_precision():
@@ -127,7 +151,8 @@ def test_target_standardizer_output_activation_and_outputs():
 
 def test_target_standardizer_loss_names():
     encoder = TargetStandardizer().fit([0.0, 1.0])
-    assert encoder.loss("squared_error") == ("mean_squared_error", False, "mean_squared_error")
+    assert encoder.loss("squared_error") == (
+        "mean_squared_error", False, False, "mean_squared_error")
     assert encoder.loss("log_cosh")[0] == "log_cosh"
     with pytest.raises(ValueError, match="Did you mean 'huber'"):
         encoder.loss("hubber")
