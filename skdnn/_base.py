@@ -28,7 +28,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ._inference import forward
-from ._keras_names import check_activation, copy_callbacks, make_optimizer
+from ._keras_names import OPTIMIZERS, check_activation, copy_callbacks, make_optimizer
 from ._loop import LoopConfig, TrainingRun
 from ._network import build_network, training_output
 from ._persistence import is_fitted, pickle_state, unpickle_state
@@ -47,6 +47,16 @@ from ._trainer import (
 # Seeds drawn from ``random_state`` in this order, so that adding a new use
 # of randomness at the end does not change the existing ones.
 _SEED_NAMES = ("network", "shuffle", "validation_split")
+
+
+class _AnyCaseOptions(StrOptions):
+    """String options matched without regard to case ("adam", "Adam", "ADAM")."""
+
+    def is_satisfied_by(self, val):
+        return isinstance(val, str) and val.lower() in self.options
+
+    def __str__(self):
+        return f"{super().__str__()} (in any case)"
 
 
 @dataclasses.dataclass
@@ -69,8 +79,18 @@ class _FitPlan:
     callbacks: list
     callback_model: object
     train_idx: np.ndarray
-    val_idx: np.ndarray
+    validation: object  # a _Validation, or None
     seeds: dict
+
+
+@dataclasses.dataclass
+class _Validation:
+    """Validation data, checked: from ``X_val`` or held out of ``X``."""
+
+    X: np.ndarray
+    y: np.ndarray
+    y_encoded: np.ndarray
+    sample_weight: np.ndarray
 
 
 class BaseDNN(BaseEstimator, metaclass=ABCMeta):
@@ -85,8 +105,9 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
         "dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
         "batch_normalization": ["boolean"],
         "alpha": [Interval(Real, 0, None, closed="left")],
-        # Names are checked, without regard to case, by _keras_names.
-        "optimizer": [str, HasMethods(["apply_gradients", "get_config"])],
+        "optimizer": [
+            _AnyCaseOptions(set(OPTIMIZERS)), HasMethods(["apply_gradients", "get_config"])
+        ],
         "learning_rate": [
             Interval(Real, 0, None, closed="neither"),
             StrOptions({"adaptive"}),
@@ -168,7 +189,7 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
     # Fitting
     # ------------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None, sample_weight_val=None):
         """Build the network and train it on ``(X, y)``.
 
         With ``warm_start=True`` and an already fitted network, training
@@ -184,6 +205,21 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
             Target values.
         sample_weight : array-like of shape (n_samples,), default=None
             Per-sample weights; each batch's loss is their weighted mean.
+        X_val : array-like of shape (n_val_samples, n_features), default=None
+            Validation samples, as in scikit-learn's
+            ``HistGradientBoostingClassifier``: the validation loss and metrics
+            are recorded in ``history_`` every epoch (``val_loss``,
+            ``val_<metric>``), and with ``early_stopping=True`` training
+            monitors them instead of holding out ``validation_fraction`` of
+            ``X``. In a Pipeline, ``X_val`` does not pass through the
+            preceding steps unless the Pipeline is told to transform it
+            (``Pipeline(..., transform_input=["X_val"])`` with metadata
+            routing enabled).
+        y_val : array-like of shape (n_val_samples,) or (n_val_samples, n_outputs), \
+default=None
+            Validation targets; required with ``X_val``.
+        sample_weight_val : array-like of shape (n_val_samples,), default=None
+            Weights of the validation samples.
 
         Returns
         -------
@@ -191,15 +227,17 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
             The fitted estimator.
         """
         warm = self.warm_start and is_fitted(self)
-        return self._fit(X, y, sample_weight, warm=warm, incremental=False)
+        return self._fit(X, y, sample_weight, warm=warm, incremental=False,
+                         validation_data=(X_val, y_val, sample_weight_val))
 
-    def _fit(self, X, y, sample_weight, *, warm, incremental, classes=None):
+    def _fit(self, X, y, sample_weight, *, warm, incremental, classes=None,
+             validation_data=(None, None, None)):
         """One all-or-nothing call of fit or partial_fit."""
         # A shallow working copy: training replaces its attributes (and never
         # changes a shared object in place) until _commit.
         work = object.__new__(type(self))
         vars(work).update(vars(self))
-        plan = work._prepare(X, y, sample_weight, warm, incremental, classes)
+        plan = work._prepare(X, y, sample_weight, warm, incremental, classes, validation_data)
         result = work._train(plan)
         self._commit(work, plan, result)
         if result.interrupted:
@@ -212,7 +250,7 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
         elif not result.converged and not incremental:
             warnings.warn(
                 f"Training stopped after the maximum of epochs={self.epochs} while the "
-                f"{'validation' if plan.val_idx.size else 'training'} loss was still "
+                f"{'validation' if plan.config.early_stopping else 'training'} loss was still "
                 f"improving. Increase epochs or learning_rate.",
                 ConvergenceWarning,
                 stacklevel=4,
@@ -283,9 +321,44 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
                 f"{len(val_idx)} sample(s). Increase validation_fraction or the size of "
                 f"your dataset, or use early_stopping=False."
             )
-        return np.sort(train_idx), np.sort(val_idx)
+        return train_idx, val_idx
 
-    def _prepare(self, X, y, sample_weight, warm, incremental, classes):
+    def _validation_data(self, X_val, y_val, sample_weight_val, encoder, input_shape):
+        """Check ``X_val``, ``y_val`` and their weights against the training data."""
+        if (X_val is None) != (y_val is None):
+            raise ValueError(
+                "X_val and y_val must be given together (validation samples and their "
+                "targets), or neither."
+            )
+        if X_val is None:
+            if sample_weight_val is not None:
+                raise ValueError("sample_weight_val needs X_val and y_val.")
+            return None
+        X_val, y_val = validate_data(
+            self, X_val, y_val, reset=False, dtype=(np.float32, np.float64), allow_nd=True,
+            multi_output=True, y_numeric=is_regressor(self),
+        )
+        if X_val.shape[1:] != input_shape:
+            raise ValueError(
+                f"X_val has samples of shape {X_val.shape[1:]}, but X has samples of shape "
+                f"{input_shape}."
+            )
+        y_val = encoder.check_targets(y_val)
+        encoder.check_compatible(y_val)
+        try:
+            sample_weight_val = _check_sample_weight(
+                sample_weight_val, X_val, dtype=np.float32, ensure_non_negative=True
+            )
+        except ValueError as error:
+            raise ValueError(f"sample_weight_val: {error}") from None
+        sample_weight_val = encoder.sample_weight(
+            y_val, sample_weight_val, getattr(self, "class_weight", None)
+        )
+        return _Validation(X_val.astype(np.float32, copy=False), y_val,
+                           encoder.transform(y_val), sample_weight_val)
+
+    def _prepare(self, X, y, sample_weight, warm, incremental, classes,
+                 validation_data=(None, None, None)):
         """Check everything and build what this call trains from.
 
         Called on the working copy: it sets the validated data's attributes
@@ -318,14 +391,23 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
         rng = check_random_state(self.random_state)
         seeds = dict(zip(_SEED_NAMES, rng.randint(np.iinfo(np.int32).max, size=len(_SEED_NAMES))))
         early_stopping = self.early_stopping and not incremental
-        train_idx, val_idx = self._split_validation(
-            y, encoder, int(seeds["validation_split"]), early_stopping
-        )
+        validation = self._validation_data(*validation_data, encoder,
+                                           architecture["input_shape"])
         # class_weight is the classifier's; the encoder turns it into weights.
         sample_weight = encoder.sample_weight(y, sample_weight, getattr(self, "class_weight", None))
-        if early_stopping and not np.sum(sample_weight[val_idx]) > 0:
+        y_encoded = encoder.transform(y)
+        if validation is None:
+            train_idx, val_idx = self._split_validation(
+                y, encoder, int(seeds["validation_split"]), early_stopping
+            )
+            if early_stopping:
+                validation = _Validation(X[val_idx].astype(np.float32, copy=False), y[val_idx],
+                                         y_encoded[val_idx], sample_weight[val_idx])
+        else:
+            train_idx = np.arange(len(y))
+        if early_stopping and not np.sum(validation.sample_weight) > 0:
             raise ValueError(
-                "The validation split holds only samples of zero weight; early stopping "
+                "The validation data hold only samples of zero weight; early stopping "
                 "cannot measure anything. Use early_stopping=False or other weights."
             )
 
@@ -355,7 +437,6 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
             start = NetworkState.of(model)
             callback_model = model if callbacks else None
 
-        y_encoded = encoder.transform(y)
         n_train = len(train_idx)
         batch_size = min(200 if self.batch_size == "auto" else self.batch_size, n_train)
         spec = TrainerSpec(
@@ -376,6 +457,7 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
             batch_size=int(batch_size),
             shuffle=bool(self.shuffle),
             stopping_rule=not incremental,
+            early_stopping=early_stopping,
             tol=float(self.tol),
             n_iter_no_change=int(self.n_iter_no_change),
             adaptive=self.learning_rate == "adaptive",
@@ -388,7 +470,7 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
             encoder=encoder, architecture=architecture, model=model, start=start,
             learning_rate=learning_rate, recompile=recompile, spec=spec, config=config,
             callbacks=callbacks, callback_model=callback_model, train_idx=train_idx,
-            val_idx=val_idx, seeds=seeds,
+            validation=validation, seeds=seeds,
         )
 
     def _continued_optimizer(self, optimizer):
@@ -435,11 +517,11 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
         """Run the epochs of one call on a pooled trainer; return the result."""
         import keras
 
-        X, encoder, val_idx = plan.X, plan.encoder, plan.val_idx
+        X, encoder = plan.X, plan.encoder
         validation = None
-        if val_idx.size:
-            validation = (X[val_idx].astype(np.float32, copy=False), plan.y_encoded[val_idx],
-                          plan.sample_weight[val_idx])
+        if plan.validation is not None:
+            validation = (plan.validation.X, plan.validation.y_encoded,
+                          plan.validation.sample_weight)
         data = [as_training_tensor(X),
                 *map(keras.ops.convert_to_tensor, (plan.y_encoded, plan.sample_weight))]
         with checkout_trainer(plan.spec) as trainer:
@@ -467,12 +549,13 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
         work.n_iter_ = (work.n_iter_ if plan.warm else 0) + result.n_epochs
         work.history_ = result.history
         work.loss_curve_ = result.history.get("loss", [])
-        if plan.val_idx.size:
+        if plan.config.early_stopping:
             work.best_loss_ = None
             # In scikit-learn's MLP units: the score (accuracy or R^2) of the
-            # restored weights on the validation split.
+            # restored weights on the validation data.
+            validation = plan.validation
             work.best_validation_score_ = plan.encoder.score(
-                plan.y[plan.val_idx], result.validation_output, plan.sample_weight[plan.val_idx]
+                validation.y, result.validation_output, validation.sample_weight
             )
         else:
             work.best_loss_ = min(work.loss_curve_) if work.loss_curve_ else None

@@ -32,6 +32,9 @@ class LoopConfig:
         Whether to draw a new order of the samples every epoch.
     stopping_rule : bool
         Whether scikit-learn MLP's rule may end training early.
+    early_stopping : bool
+        Whether the rule monitors the validation loss (else the training
+        loss), and the best epoch's weights are restored at the end.
     tol : float
         Smallest decrease of the monitored loss that counts as improvement.
     n_iter_no_change : int
@@ -50,6 +53,7 @@ class LoopConfig:
     batch_size: int
     shuffle: bool
     stopping_rule: bool
+    early_stopping: bool
     tol: float
     n_iter_no_change: int
     adaptive: bool
@@ -75,7 +79,7 @@ class RunResult:
     state : NetworkState
         The final (or, with early stopping, best) weights and optimizer state.
     validation_output : ndarray or None
-        The network's output on the validation split for those weights.
+        The network's output on the validation data for those weights.
     """
 
     history: dict
@@ -99,7 +103,8 @@ class TrainingRun:
     train_idx : ndarray of int
         The rows to train on (the rest is the validation split).
     validation : tuple of ndarray or None
-        ``(X, y, sample_weight)`` of the validation split.
+        ``(X, y, sample_weight)`` of the validation data: evaluated every
+        epoch, and monitored by the stopping rule with ``early_stopping``.
     scaling : tuple of ndarray
         ``(scale, offset)`` of the output transform.
     shuffle_rng : numpy.random.RandomState
@@ -223,11 +228,11 @@ class TrainingRun:
         an improvement of at least tol stop training, or, with
         ``learning_rate="adaptive"``, divide the learning rate by 5."""
         config = self.config
-        score = logs["val_loss" if self.validation is not None else "loss"]
+        score = logs["val_loss" if config.early_stopping else "loss"]
         self._no_improvement = self._no_improvement + 1 if score > self._best - config.tol else 0
         if score < self._best:
             self._best = score
-            if self.validation is not None:
+            if config.early_stopping:
                 self._best_weights = self.trainer.get_weights()
         if self._no_improvement <= config.n_iter_no_change:
             return False

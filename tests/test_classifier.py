@@ -146,8 +146,14 @@ def test_optimizer_names_as_keras_spells_them(spelling, classification_data):
     np.testing.assert_array_equal(keras_spelling.predict_proba(X), lower.predict_proba(X))
 
 
-def test_unknown_optimizer_name_suggests_one(classification_data):
+def test_unknown_optimizer_name_lists_the_known_ones(classification_data):
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    from skdnn._keras_names import optimizer_name
+
     est = DNNClassifier(optimizer="adamm", **FAST)
-    with pytest.raises(ValueError, match="optimizer='adamm'.*Did you mean 'adam'"):
+    with pytest.raises(InvalidParameterError, match="'optimizer' parameter.*'adam'.*in any case"):
         est.fit(*classification_data)
     assert not hasattr(est, "model_")
+    with pytest.raises(ValueError, match="optimizer='adamm'.*Did you mean 'adam'"):
+        optimizer_name("adamm")
