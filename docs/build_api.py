@@ -15,15 +15,20 @@ Generated from the docstrings by `python docs/build_api.py`; do not edit by hand
 """
 
 
+def _is_public_method(name, member):
+    # A classmethod (``from_estimator``) is not callable as found in vars().
+    return not name.startswith("_") and (callable(member) or isinstance(member, classmethod))
+
+
 def _public_methods(cls):
     for name, member in sorted(vars(cls).items()):
-        if callable(member) and not name.startswith("_"):
-            yield name, member
+        if _is_public_method(name, member):
+            yield name, getattr(cls, name)
     for base in cls.__mro__[1:]:
         if base.__module__.startswith("skdnn"):
             for name, member in sorted(vars(base).items()):
-                if callable(member) and not name.startswith("_") and name not in vars(cls):
-                    yield name, member
+                if _is_public_method(name, member) and name not in vars(cls):
+                    yield name, getattr(cls, name)
 
 
 def render():

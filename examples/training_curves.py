@@ -9,7 +9,8 @@ validation curves and the restored best epoch marked. A Keras callback
 
 Run it with ``python examples/training_curves.py [output folder]``; the
 PNG files go to ``examples/output/`` by default. Needs matplotlib
-(``pip install skdnn[plot]``).
+(``pip install matplotlib``, or ``pip install ".[plot]"`` from a
+checkout of skdnn).
 """
 
 import os

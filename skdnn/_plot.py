@@ -30,16 +30,15 @@ def _skdnn_curves(estimator, metric):
     """Curves of a DNNClassifier or DNNRegressor, from its ``history_``."""
     check_is_fitted(estimator, "history_")
     history = estimator.history_
-    if metric.startswith("val_"):
-        metric = metric[len("val_"):]
+    metric = metric.removeprefix("val_")
     if metric not in history:
         available = sorted(k for k in history if not k.startswith("val_"))
         raise _unknown_metric(metric, f"{type(estimator).__name__} during training", available)
     best_epoch = None
     if "val_loss" in history and estimator.early_stopping:
         best_epoch = int(np.argmin(history["val_loss"])) + 1
-    return dict(train_values=history[metric], val_values=history.get(f"val_{metric}"),
-                metric=metric, best_epoch=best_epoch)
+    return {"train_values": history[metric], "val_values": history.get(f"val_{metric}"),
+            "metric": metric, "best_epoch": best_epoch}
 
 
 def _mlp_curves(estimator, metric):
@@ -67,7 +66,7 @@ def _mlp_curves(estimator, metric):
             f"{score_name} (validation_scores_, with early_stopping=True). "
             f"Available: {available}."
         )
-    name = metric[len("val_"):] if metric.startswith("val_") else metric
+    name = metric.removeprefix("val_")
     if name in ("score", score_name):
         if scores is None:
             raise ValueError(
@@ -90,16 +89,17 @@ def _mlp_curves(estimator, metric):
         # MLP keeps the weights of the first epoch with its best validation score.
         best = np.flatnonzero(np.asarray(scores) == estimator.best_validation_score_)
         best_epoch = int(best[0]) + 1 if best.size else None
-    return dict(train_values=train_values, val_values=val_values, metric=metric,
-                best_epoch=best_epoch)
+    return {"train_values": train_values, "val_values": val_values, "metric": metric,
+            "best_epoch": best_epoch}
 
 
 class TrainingCurveDisplay:
     """Training curve of a fitted skdnn estimator or scikit-learn MLP.
 
     The "Epoch - Loss" and "Epoch - accuracy" plots of the Keras tutorials:
-    the training values, the validation values when ``early_stopping=True``
-    held out a validation split, and the epoch whose weights were restored.
+    the training values, the validation values when there are some (a split
+    held out by ``early_stopping=True``, or ``X_val`` given to ``fit``), and
+    the epoch whose weights early stopping restored.
     Create it with :meth:`from_estimator`, from a DNNClassifier,
     DNNRegressor or scikit-learn's MLPClassifier / MLPRegressor; several
     estimators can be drawn on one Axes to compare them. matplotlib is
@@ -275,7 +275,9 @@ class TrainingCurveDisplay:
         TypeError
             If the estimator is neither a skdnn estimator nor an MLP.
         ValueError
-            If ``metric`` was not recorded; the message lists the recorded ones.
+            If ``metric`` was not recorded (the message lists those that
+            were), or if an MLP was fitted with ``solver="lbfgs"``, which
+            records no per-epoch curve.
 
         See Also
         --------

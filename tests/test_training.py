@@ -420,5 +420,5 @@ def test_training_curve_display_without_matplotlib(classification_data, monkeypa
     # None in sys.modules makes the import fail, as if matplotlib were absent.
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
-    with pytest.raises(ImportError, match=r"pip install 'skdnn\[plot\]'"):
+    with pytest.raises(ImportError, match=r"pip install matplotlib .*pip install '\.\[plot\]'"):
         TrainingCurveDisplay.from_estimator(est)

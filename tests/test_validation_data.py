@@ -101,3 +101,17 @@ def test_pipeline_transforms_the_validation_data(classification_data):
     fitted = pipe[-1]
     # The validation data went through the fitted scaler, as the training data.
     assert fitted.history_["val_accuracy"][-1] == pytest.approx(pipe.score(X_val, y_val))
+
+
+def test_training_curve_display_shows_both_curves(classification_data):
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from skdnn import TrainingCurveDisplay
+
+    X, y = classification_data
+    est = DNNClassifier(**FAST).fit(X[:90], y[:90], X_val=X[90:], y_val=y[90:])
+    display = TrainingCurveDisplay.from_estimator(est, metric="accuracy")
+    np.testing.assert_array_equal(display.line_.get_ydata(), est.history_["accuracy"])
+    np.testing.assert_array_equal(display.val_line_.get_ydata(), est.history_["val_accuracy"])
