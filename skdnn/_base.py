@@ -20,6 +20,7 @@ from abc import ABCMeta, abstractmethod
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, _fit_context, clone, is_regressor
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
@@ -33,16 +34,22 @@ from ._loop import LoopConfig, TrainingRun
 from ._network import build_network, training_output
 from ._persistence import is_fitted, pickle_state, unpickle_state
 from ._persistence import save as save_file
+from ._sklearn_callbacks import CallbackSupportMixin, FitTask
 from ._threads import apply_thread_budget
+from ._warnings import warn_once
 from ._trainer import (
     NetworkState,
     TrainerSpec,
-    as_training_tensor,
+    as_training_data,
     checkout_trainer,
     describe_optimizer,
     mirrored_strategy,
     require_tensorflow_backend,
 )
+
+# Sparse X is taken in these formats; any other is converted to the first.
+# Training gathers batches of rows, so it works on CSR.
+_SPARSE_FORMATS = ("csr", "csc", "coo")
 
 # Seeds drawn from ``random_state`` in this order, so that adding a new use
 # of randomness at the end does not change the existing ones.
@@ -81,6 +88,7 @@ class _FitPlan:
     train_idx: np.ndarray
     validation: object  # a _Validation, or None
     seeds: dict
+    observer: object = None  # scikit-learn's callbacks' (see _sklearn_callbacks.py)
 
 
 @dataclasses.dataclass
@@ -93,7 +101,7 @@ class _Validation:
     sample_weight: np.ndarray
 
 
-class BaseDNN(BaseEstimator, metaclass=ABCMeta):
+class BaseDNN(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
     """Base class of :class:`DNNClassifier` and :class:`DNNRegressor`.
 
     Warning: this class should not be used directly. Use the derived classes.
@@ -120,7 +128,7 @@ class BaseDNN(BaseEstimator, metaclass=ABCMeta):
         "shuffle": ["boolean"],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"}), None],
         "tol": [Interval(Real, 0, None, closed="left")],
         "random_state": ["random_state"],
         "verbose": [Interval(Integral, 0, 2, closed="both")],
@@ -235,11 +243,16 @@ default=None
         """One all-or-nothing call of fit or partial_fit."""
         # A shallow working copy: training replaces its attributes (and never
         # changes a shared object in place) until _commit.
+        # Opened on the estimator before the working copy, which then holds
+        # the same callback context (see _sklearn_callbacks.py).
+        task = FitTask(self, 1 if incremental else self.epochs, X, y, sample_weight)
         work = object.__new__(type(self))
         vars(work).update(vars(self))
         plan = work._prepare(X, y, sample_weight, warm, incremental, classes, validation_data)
+        plan.observer = task.observer(work, plan)
         result = work._train(plan)
         self._commit(work, plan, result)
+        task.end()
         if result.interrupted:
             warnings.warn(
                 f"Training was interrupted (KeyboardInterrupt) after {result.n_epochs} "
@@ -248,10 +261,12 @@ default=None
                 stacklevel=4,
             )
         elif not result.converged and not incremental:
-            warnings.warn(
+            # Once per cause: a search would otherwise repeat it for every fit.
+            warn_once(
                 f"Training stopped after the maximum of epochs={self.epochs} while the "
                 f"{'validation' if plan.config.early_stopping else 'training'} loss was still "
-                f"improving. Increase epochs or learning_rate.",
+                f"improving. Increase epochs or learning_rate, or set "
+                f"n_iter_no_change=None to train exactly {self.epochs} epochs.",
                 ConvergenceWarning,
                 stacklevel=4,
             )
@@ -323,7 +338,7 @@ default=None
             )
         return train_idx, val_idx
 
-    def _validation_data(self, X_val, y_val, sample_weight_val, encoder, input_shape):
+    def _validation_data(self, X_val, y_val, sample_weight_val, encoder, input_shape, sparse):
         """Check ``X_val``, ``y_val`` and their weights against the training data."""
         if (X_val is None) != (y_val is None):
             raise ValueError(
@@ -336,8 +351,13 @@ default=None
             return None
         X_val, y_val = validate_data(
             self, X_val, y_val, reset=False, dtype=(np.float32, np.float64), allow_nd=True,
-            multi_output=True, y_numeric=is_regressor(self),
+            accept_sparse=_SPARSE_FORMATS, multi_output=True, y_numeric=is_regressor(self),
         )
+        # The same kind as X: the compiled evaluation takes one or the other.
+        if sparse:
+            X_val = sp.csr_matrix(X_val)
+        elif sp.issparse(X_val):
+            X_val = X_val.toarray()  # the validation data only; X stays as it is
         if X_val.shape[1:] != input_shape:
             raise ValueError(
                 f"X_val has samples of shape {X_val.shape[1:]}, but X has samples of shape "
@@ -371,8 +391,9 @@ default=None
         # when the training tensor is made (see as_training_tensor).
         X, y = validate_data(
             self, X, y, reset=not warm, dtype=(np.float32, np.float64), allow_nd=True,
-            multi_output=True, y_numeric=is_regressor(self),
+            accept_sparse=_SPARSE_FORMATS, multi_output=True, y_numeric=is_regressor(self),
         )
+        X = _as_csr(X)
         encoder = self._target_encoder if warm else self._make_target_encoder()
         y = encoder.check_targets(y)
         sample_weight = _check_sample_weight(
@@ -392,7 +413,7 @@ default=None
         seeds = dict(zip(_SEED_NAMES, rng.randint(np.iinfo(np.int32).max, size=len(_SEED_NAMES))))
         early_stopping = self.early_stopping and not incremental
         validation = self._validation_data(*validation_data, encoder,
-                                           architecture["input_shape"])
+                                           architecture["input_shape"], sp.issparse(X))
         # class_weight is the classifier's; the encoder turns it into weights.
         sample_weight = encoder.sample_weight(y, sample_weight, getattr(self, "class_weight", None))
         y_encoded = encoder.transform(y)
@@ -450,6 +471,7 @@ default=None
             one_hot_depth=encoder.one_hot_depth,
             target_signature=(y_encoded.dtype.name, y_encoded.shape[1:]),
             scaling_shape=np.shape(encoder.scaling()[0]),
+            sparse_input=sp.issparse(X),
             strategy=strategy,
         )
         config = LoopConfig(
@@ -459,7 +481,9 @@ default=None
             stopping_rule=not incremental,
             early_stopping=early_stopping,
             tol=float(self.tol),
-            n_iter_no_change=int(self.n_iter_no_change),
+            n_iter_no_change=(int(self.n_iter_no_change)
+                              if isinstance(self.n_iter_no_change, Integral)
+                              else self.n_iter_no_change),
             adaptive=self.learning_rate == "adaptive",
             alpha=float(self.alpha),
             verbose=int(self.verbose),
@@ -522,7 +546,7 @@ default=None
         if plan.validation is not None:
             validation = (plan.validation.X, plan.validation.y_encoded,
                           plan.validation.sample_weight)
-        data = [as_training_tensor(X),
+        data = [as_training_data(X),
                 *map(keras.ops.convert_to_tensor, (plan.y_encoded, plan.sample_weight))]
         with checkout_trainer(plan.spec) as trainer:
             trainer.load(plan.start)
@@ -534,6 +558,7 @@ default=None
                 history=getattr(self, "history_", {}) if plan.warm else {},
                 first_epoch=self.n_iter_ if plan.warm else 0,
                 callbacks=plan.callbacks, callback_model=plan.callback_model,
+                observer=plan.observer,
             )
             return run.run()
 
@@ -570,16 +595,24 @@ default=None
         vars(self).clear()
         vars(self).update(vars(work))
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
     # ------------------------------------------------------------------
     # Prediction
     # ------------------------------------------------------------------
     def _raw_predict(self, X):
         """Validate ``X`` and return the network's training output.
 
-        float32 input is computed in float32, anything else in float64.
+        float32 input is computed in float32, anything else in float64; a
+        sparse matrix stays sparse.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32), allow_nd=True)
+        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32), allow_nd=True,
+                          accept_sparse=_SPARSE_FORMATS)
+        X = _as_csr(X)
         if X.shape[1:] != self._architecture["input_shape"]:
             raise ValueError(
                 f"X has samples of shape {X.shape[1:]}, but {type(self).__name__} was "
@@ -638,6 +671,13 @@ default=None
         check_is_fitted(self)
         save_file(self, path)
 
+    def __copy__(self):
+        # A plain shallow copy, without sending the network through
+        # __getstate__: scikit-learn's callbacks copy the estimator to score it.
+        copy = object.__new__(type(self))
+        vars(copy).update(vars(self))
+        return copy
+
     def __getstate__(self):
         return pickle_state(self, dict(super().__getstate__()))
 
@@ -645,6 +685,11 @@ default=None
         state, restore_fitted = unpickle_state(self, state)
         super().__setstate__(state)
         restore_fitted()
+
+
+def _as_csr(X):
+    """``X`` as CSR when it is sparse (rows are gathered), else unchanged."""
+    return X.tocsr() if sp.issparse(X) else X
 
 
 def _copy_compiled(model, optimizer, loss, metrics):

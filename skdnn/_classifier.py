@@ -103,7 +103,7 @@ class DNNClassifier(ClassifierMixin, BaseDNN):
         shuffle=True,
         early_stopping=False,
         validation_fraction=0.1,
-        n_iter_no_change=10,
+        n_iter_no_change="auto",
         tol=1e-4,
         random_state=None,
         verbose=0,

@@ -47,7 +47,9 @@ keras.optimizers.schedules.LearningRateSchedule, default=1e-3
         Whether ``"sgd"`` uses Nesterov momentum.
 
     epochs : int, default=200
-        Maximum number of passes over the training data.
+        Maximum number of passes over the training data; all of them run
+        with ``n_iter_no_change=None``. Reaching it while the stopping rule
+        has not acted gives a ``ConvergenceWarning``.
 
     batch_size : int or "auto", default="auto"
         Samples per gradient step; ``"auto"`` is ``min(200, n_samples)``.
@@ -57,19 +59,30 @@ keras.optimizers.schedules.LearningRateSchedule, default=1e-3
 
     early_stopping : bool, default=False
         Whether to hold out ``validation_fraction`` of the training data
-        (stratified for classifiers), stop when the validation loss has not
-        improved by ``tol`` for ``n_iter_no_change`` epochs, and restore the
-        weights of the best epoch. Without it, training stops when the
-        training loss stops improving in the same way.
+        (stratified for classifiers), apply the stopping rule
+        (``n_iter_no_change``) to the validation loss, and restore the
+        weights of the best epoch. Without it, the rule watches the training
+        loss.
 
     validation_fraction : float, default=0.1
         Share of the training data held out when ``early_stopping=True``.
 
-    n_iter_no_change : int, default=10
-        Epochs without an improvement of at least ``tol`` before stopping.
+    n_iter_no_change : int, "auto" or None, default="auto"
+        Epochs without an improvement of more than ``tol`` (on the best
+        loss so far) before training stops, or with
+        ``learning_rate="adaptive"`` the learning rate is divided by 5. An
+        int is scikit-learn MLP's rule. ``"auto"`` waits half the epochs
+        trained up to the last improvement (at least 10), and never stops
+        on an epoch whose loss fell by more than ``tol`` from the one
+        before, so that a
+        short rise of a loss still going down (an optimizer's overshoot)
+        does not end training. None: no stopping rule; exactly ``epochs``
+        epochs run, without ``ConvergenceWarning`` (with
+        ``early_stopping=True`` the best epoch's weights are restored).
 
     tol : float, default=1e-4
-        Smallest decrease of the monitored loss that counts as improvement.
+        An epoch improves when its loss is below the best so far by more
+        than ``tol``, as in scikit-learn's MLP.
 
     random_state : int, RandomState instance or None, default=None
         Seeds the weights' initialization, dropout, shuffling and the

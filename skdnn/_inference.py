@@ -11,6 +11,7 @@ float32 matrix products cannot promise.
 """
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.special import expit
 
 # NumPy versions of the common Keras activations, by name; any other Keras
@@ -39,8 +40,9 @@ def forward(model, X, until="output"):
     ----------
     model : keras.Model
         A network made by ``build_network``.
-    X : ndarray of dtype float32 or float64
-        The input; the computation keeps its dtype.
+    X : ndarray or scipy sparse matrix of dtype float32 or float64
+        The input; the computation keeps its dtype. A sparse matrix is
+        multiplied by the first layer's weights as it is, never made dense.
     until : str, default="output"
         Name of the last layer to apply.
 
@@ -49,13 +51,13 @@ def forward(model, X, until="output"):
     output : ndarray of the dtype of ``X``
     """
     dtype = X.dtype
-    x = X.reshape(len(X), -1)
+    x = X.tocsr() if sp.issparse(X) else X.reshape(len(X), -1)
     for layer in model.layers:
         kind = type(layer).__name__
         if kind in ("InputLayer", "Flatten", "Dropout"):
             pass  # Flatten is the reshape above; dropout is off at inference
         elif kind == "Dense":
-            x = x @ layer.kernel.numpy().astype(dtype, copy=False)
+            x = np.asarray(x @ layer.kernel.numpy().astype(dtype, copy=False))
             if layer.bias is not None:
                 x += layer.bias.numpy().astype(dtype, copy=False)
             x = _activate(x, layer.activation)

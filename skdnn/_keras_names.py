@@ -134,10 +134,15 @@ def make_optimizer(optimizer, learning_rate, momentum, nesterov):
         learning_rate = keras.optimizers.schedules.deserialize(
             keras.optimizers.schedules.serialize(learning_rate)
         )
-    class_name, extra = OPTIMIZERS[optimizer_name(optimizer)]
+    name = optimizer_name(optimizer)
+    class_name, extra = OPTIMIZERS[name]
     values = {"momentum": float(momentum), "nesterov": bool(nesterov)}
-    kwargs = {name: values[name] for name in extra}
-    return getattr(keras.optimizers, class_name)(learning_rate=learning_rate, **kwargs)
+    kwargs = {key: values[key] for key in extra}
+    # A fixed name: Keras would otherwise number each new optimizer ("adam_7"),
+    # and TensorFlow keeps a kernel for every variable name it ever saw, so
+    # each fit would leave memory behind.
+    return getattr(keras.optimizers, class_name)(learning_rate=learning_rate, name=name,
+                                                 **kwargs)
 
 
 def regression_loss(loss):

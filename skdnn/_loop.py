@@ -37,8 +37,11 @@ class LoopConfig:
         loss), and the best epoch's weights are restored at the end.
     tol : float
         Smallest decrease of the monitored loss that counts as improvement.
-    n_iter_no_change : int
-        Epochs without improvement before the rule acts.
+    n_iter_no_change : int, "auto" or None
+        Epochs without improvement before the rule acts; ``"auto"``: a
+        patience that grows with the run, and no stop while the loss is
+        still falling; None: no rule, all ``epochs`` run (see
+        :meth:`TrainingRun._stop`).
     adaptive : bool
         Whether the rule divides the learning rate by 5 instead of stopping.
     alpha : float
@@ -55,11 +58,17 @@ class LoopConfig:
     stopping_rule: bool
     early_stopping: bool
     tol: float
-    n_iter_no_change: int
+    n_iter_no_change: object
     adaptive: bool
     alpha: float
     verbose: int
     learning_rate: object
+
+    # n_iter_no_change="auto" waits this share of the epochs trained up to
+    # the last improvement, and at least AUTO_MIN_PATIENCE epochs
+    # (benchmarks/bench_stopping.py). Not annotated: not dataclass fields.
+    AUTO_PATIENCE_SHARE = 0.5
+    AUTO_MIN_PATIENCE = 10
 
 
 @dataclasses.dataclass
@@ -73,7 +82,8 @@ class RunResult:
     n_epochs : int
         Epochs completed in this call.
     converged : bool
-        Whether a stopping rule (or a callback) ended training.
+        Whether a stopping rule (or a callback) ended training, or none was
+        asked for (``n_iter_no_change=None``).
     interrupted : bool
         Whether a KeyboardInterrupt ended training.
     state : NetworkState
@@ -118,10 +128,15 @@ class TrainingRun:
     callback_model : keras.Model or None
         The model the callbacks see; it is kept in step with the trainer at
         the end of every epoch. Needed only when there are callbacks.
+    observer : object or None
+        Told of each epoch: ``observer.epoch_begin(epoch)`` before it, and
+        ``observer.epoch_end(epoch, logs, trainer)`` after it, which returns
+        True to end training (scikit-learn's callbacks, see
+        ``_sklearn_callbacks.py``).
     """
 
     def __init__(self, trainer, config, data, train_idx, validation, scaling, shuffle_rng,
-                 history, first_epoch, callbacks=(), callback_model=None):
+                 history, first_epoch, callbacks=(), callback_model=None, observer=None):
         self.trainer = trainer
         self.config = config
         self.data = data
@@ -132,6 +147,7 @@ class TrainingRun:
         self.first_epoch = first_epoch
         self.callbacks = list(callbacks)
         self.callback_model = callback_model
+        self.observer = observer
         self.result = RunResult(history={key: list(values) for key, values in history.items()})
         self._best = np.inf
         self._best_weights = None
@@ -184,6 +200,8 @@ class TrainingRun:
         """Run one epoch; return whether training should stop."""
         config, trainer = self.config, self.trainer
         n_batches = -(-len(self.train_idx) // config.batch_size)
+        if self.observer is not None:
+            self.observer.epoch_begin(epoch)
         callback_list.on_epoch_begin(epoch)
         callback_list.on_train_batch_begin(0)
         permutation = (
@@ -216,6 +234,9 @@ class TrainingRun:
             trainer.load(NetworkState.of(self.callback_model))
         else:
             callback_list.on_epoch_end(epoch, logs)
+        if self.observer is not None and self.observer.epoch_end(epoch, logs, trainer):
+            self.result.converged = True
+            return True
         if config.stopping_rule and self._stop(logs):
             return True
         if self.callback_model is not None and self.callback_model.stop_training:
@@ -224,17 +245,48 @@ class TrainingRun:
         return False
 
     def _stop(self, logs):
-        """scikit-learn MLP's rule: more than n_iter_no_change epochs without
-        an improvement of at least tol stop training, or, with
-        ``learning_rate="adaptive"``, divide the learning rate by 5."""
+        """Apply the stopping rule to this epoch; return whether to stop.
+
+        An epoch improves when the monitored loss is below the best so far
+        by more than ``tol``. With an int ``n_iter_no_change`` this is
+        scikit-learn MLP's rule: more than ``n_iter_no_change`` epochs in a
+        row without improvement stop training or, with
+        ``learning_rate="adaptive"``, divide the learning rate by 5.
+
+        ``"auto"`` lets a loss that is still going down through a short rise
+        (an optimizer's overshoot) keep training: the patience is
+        ``AUTO_PATIENCE_SHARE`` of the epochs of this call up to the last
+        improvement (at least ``AUTO_MIN_PATIENCE``), and the rule does not
+        act on an epoch whose loss fell by more than ``tol`` from the one
+        before. A flat loss still stops after ``AUTO_MIN_PATIENCE + 1``
+        epochs without improvement early in a run.
+
+        None asks for no rule: every epoch runs, and the run counts as
+        converged (no ConvergenceWarning); with early stopping the best
+        epoch's weights are still restored.
+
+        Called by ``_epoch`` after this epoch's logs joined the history.
+        """
         config = self.config
-        score = logs["val_loss" if config.early_stopping else "loss"]
+        key = "val_loss" if config.early_stopping else "loss"
+        score = logs[key]
         self._no_improvement = self._no_improvement + 1 if score > self._best - config.tol else 0
         if score < self._best:
             self._best = score
             if config.early_stopping:
                 self._best_weights = self.trainer.get_weights()
-        if self._no_improvement <= config.n_iter_no_change:
+        if config.n_iter_no_change is None:
+            self.result.converged = True
+            return False
+        if config.n_iter_no_change == "auto":
+            improved_until = self.result.n_epochs - self._no_improvement
+            patience = max(config.AUTO_MIN_PATIENCE, config.AUTO_PATIENCE_SHARE * improved_until)
+            falling = self.result.n_epochs > 1 and score < self.result.history[key][-2] - config.tol
+            if falling:
+                return False
+        else:
+            patience = config.n_iter_no_change
+        if self._no_improvement <= patience:
             return False
         learning_rate = self.trainer.learning_rate
         if config.adaptive and float(learning_rate) > ADAPTIVE_MINIMUM_LEARNING_RATE:

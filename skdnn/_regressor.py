@@ -88,7 +88,7 @@ class DNNRegressor(RegressorMixin, BaseDNN):
         shuffle=True,
         early_stopping=False,
         validation_fraction=0.1,
-        n_iter_no_change=10,
+        n_iter_no_change="auto",
         tol=1e-4,
         random_state=None,
         verbose=0,

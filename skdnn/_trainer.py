@@ -29,6 +29,7 @@ from collections import OrderedDict
 from contextlib import contextmanager
 
 import numpy as np
+import scipy.sparse as sp
 
 # Rows per call when evaluating the validation split: large enough to
 # amortize the call overhead, small enough to bound the activations' memory.
@@ -170,6 +171,10 @@ class TrainerSpec:
         ``(dtype name, shape of one sample)`` of the encoded targets.
     scaling_shape : tuple of int
         Shape of the affine transform's ``scale`` and ``offset``.
+    sparse_input : bool
+        Whether the samples come as a SciPy sparse matrix: batches are then
+        gathered as sparse tensors, and the first layer multiplies them
+        without ever making them dense.
     strategy : tf.distribute.Strategy or None
         With a strategy, the trainer lives in its scope and every batch is
         split across its replicas.
@@ -185,6 +190,7 @@ class TrainerSpec:
     one_hot_depth: object
     target_signature: tuple
     scaling_shape: tuple
+    sparse_input: bool = False
     strategy: object = None
 
     _DESCRIBERS = {
@@ -237,6 +243,23 @@ def per_sample_loss(loss):
         return values
 
     return compute
+
+
+def as_training_data(X):
+    """Return ``X`` as what the compiled functions take: one float32 tensor,
+    or, for a SciPy sparse matrix, its CSR ``(data, indices, indptr)``."""
+    if not sp.issparse(X):
+        return as_training_tensor(X)
+    import tensorflow as tf
+
+    X = X.tocsr()
+    if not X.has_sorted_indices:
+        X = X.sorted_indices()  # a sorted copy: the caller's matrix is not changed
+    return (
+        tf.constant(X.data.astype(np.float32, copy=False)),
+        tf.constant(X.indices.astype(np.int64, copy=False)),
+        tf.constant(X.indptr.astype(np.int64, copy=False)),
+    )
 
 
 def as_training_tensor(X):
@@ -330,7 +353,13 @@ class Trainer:
         strategy = spec.strategy
         scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
         with scope:
-            model = keras.models.clone_model(spec.network)
+            inputs = None
+            if spec.sparse_input:
+                # The same layers on a sparse input: the first Dense layer
+                # multiplies the sparse batch (tf.sparse under the hood).
+                inputs = keras.Input(shape=spec.network.input_shape[1:], sparse=True,
+                                     name=spec.network.input.name)
+            model = keras.models.clone_model(spec.network, input_tensors=inputs)
             optimizer = type(spec.optimizer).from_config(spec.optimizer.get_config())
             optimizer.build(model.trainable_variables)
             metrics = [type(m).from_config(m.get_config()) for m in spec.metrics]
@@ -376,13 +405,17 @@ class Trainer:
         return float(loss), self._metric_results()
 
     def evaluate(self, X, y, sample_weight, scale, offset):
-        """Return ``(weighted mean loss without penalty, metrics)`` on held-out data."""
+        """Return ``(weighted mean loss without penalty, metrics)`` on held-out data.
+
+        ``X`` is a float32 array or a SciPy sparse matrix.
+        """
         self._reset_metrics()
         total = 0.0
-        for start in range(0, len(X), EVALUATE_CHUNK_SIZE):
+        for start in range(0, X.shape[0], EVALUATE_CHUNK_SIZE):
             chunk = slice(start, start + EVALUATE_CHUNK_SIZE)
+            X_chunk = as_training_data(X[chunk]) if sp.issparse(X) else X[chunk]
             total += float(
-                self._evaluate(X[chunk], y[chunk], sample_weight[chunk], scale, offset)
+                self._evaluate(X_chunk, y[chunk], sample_weight[chunk], scale, offset)
             )
         weight_sum = float(np.sum(sample_weight))
         return (total / weight_sum if weight_sum else 0.0), self._metric_results()
@@ -399,6 +432,7 @@ def _compile_functions(spec, model, optimizer, metrics):
 
     loss = per_sample_loss(spec.loss)
     output_transform, strategy = spec.output_transform, spec.strategy
+    n_features = int(np.prod(spec.network.input_shape[1:]))
     loss_on_predictions, one_hot_depth = spec.loss_on_predictions, spec.one_hot_depth
     one_hot_loss = spec.one_hot_loss
     trainable = model.trainable_variables
@@ -427,10 +461,26 @@ def _compile_functions(spec, model, optimizer, metrics):
             else:
                 metric.update_state(targets, predictions)
 
+    def apply_update(distribution, gradients):
+        optimizer.apply_gradients(zip(gradients, trainable))
+
+    def gather_rows(X, rows):
+        """The samples ``rows`` of X: a dense tensor, or a sparse one gathered
+        from the CSR arrays (rows in order, columns sorted within each row)."""
+        if not spec.sparse_input:
+            return tf.gather(X, rows)
+        data, indices, indptr = X
+        starts = tf.gather(indptr, rows)
+        positions = tf.ragged.range(starts, tf.gather(indptr, rows + 1))
+        flat = positions.flat_values
+        coordinates = tf.stack([positions.value_rowids(), tf.gather(indices, flat)], axis=1)
+        shape = tf.stack([tf.shape(rows, out_type=tf.int64)[0], n_features])
+        return tf.SparseTensor(coordinates, tf.gather(data, flat), shape)
+
     def batch_step(X, y, sample_weight, indices, weight_total, n_replicas, alpha, scale,
                    offset):
         """One gradient step on the rows ``indices`` (of one replica)."""
-        X_batch = tf.gather(X, indices)
+        X_batch = gather_rows(X, indices)
         y_batch = tf.gather(y, indices)
         weights = tf.gather(sample_weight, indices)
         with tf.GradientTape() as tape:
@@ -443,7 +493,17 @@ def _compile_functions(spec, model, optimizer, metrics):
                 penalty = penalty / n_replicas
             batch_loss = tf.math.divide_no_nan(data_loss + penalty, weight_total)
         gradients = tape.gradient(batch_loss, trainable)
-        optimizer.apply_gradients(zip(gradients, trainable))
+        if strategy is None:
+            # Without a strategy, the update runs in a cross-replica context
+            # (merge_call): there Keras's optimizer applies the gradients
+            # without its all-reduce, whose custom gradient would register a
+            # closure over this trace in TensorFlow's process-wide gradient
+            # registry and keep every traced graph alive (about 3 MB per
+            # architecture, never freed). With a strategy, the replicas'
+            # gradients must be summed: Keras's all-reduce does it.
+            tf.distribute.get_replica_context().merge_call(apply_update, args=(gradients,))
+        else:
+            optimizer.apply_gradients(zip(gradients, trainable))
         update_metrics(y_batch, z, scale, offset)
         return batch_loss
 
@@ -473,6 +533,8 @@ def _compile_functions(spec, model, optimizer, metrics):
         return total / tf.cast(n_samples, tf.float32)
 
     def evaluate(X, y, sample_weight, scale, offset):
+        if spec.sparse_input:
+            X = gather_rows(X, tf.range(tf.shape(y)[0]))
         z = model(X, training=False)
         update_metrics(y, z, scale, offset)
         return loss_value(y, z, sample_weight, 0.0, scale, offset)[0]
@@ -480,6 +542,9 @@ def _compile_functions(spec, model, optimizer, metrics):
     # Fixed signatures: one trace per trainer, whatever the number of rows.
     target_dtype, target_shape = spec.target_signature
     X_spec = tf.TensorSpec([None, *model.input_shape[1:]], tf.float32)
+    if spec.sparse_input:
+        X_spec = (tf.TensorSpec([None], tf.float32), tf.TensorSpec([None], tf.int64),
+                  tf.TensorSpec([None], tf.int64))
     y_spec = tf.TensorSpec([None, *target_shape], tf.as_dtype(target_dtype))
     weight_spec = tf.TensorSpec([None], tf.float32)
     scale_spec = offset_spec = tf.TensorSpec(spec.scaling_shape, tf.float32)
@@ -541,6 +606,11 @@ def clear_cache():
     copies of each network; call this to release that memory, e.g. between
     two unrelated searches in a long-running process. Fits running at the
     time are not affected, and later fits compile anew when needed.
+
+    TensorFlow keeps compiled kernels of its own for every architecture a
+    process has trained; ``keras.utils.clear_session()`` frees those too,
+    but also restarts Keras's automatic layer names, so skdnn leaves that
+    call to you.
 
     Returns
     -------

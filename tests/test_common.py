@@ -17,6 +17,7 @@ FLOAT32_TRAINING = (
 )
 EXPECTED_FAILED_CHECKS = {
     "check_sample_weight_equivalence_on_dense_data": FLOAT32_TRAINING,
+    "check_sample_weight_equivalence_on_sparse_data": FLOAT32_TRAINING,
 }
 
 
