@@ -4,8 +4,8 @@ Each script runs in its own fresh Python process (so skdnn is imported anew,
 and one script's memory or thread pools do not bias the next), sequentially,
 with its tables printed as it goes. ``--quick`` is passed on.
 
-Run: ``python benchmarks/run_all.py [--quick]`` (on the project's 2 cores,
-shared with other jobs: about 3 minutes with ``--quick``, 16 for a full run).
+Run: ``python benchmarks/run_all.py [--quick]`` (on the project's 2 cores:
+about 5 minutes with ``--quick``, 35 for a full run).
 """
 
 import os
@@ -19,7 +19,8 @@ from pathlib import Path  # noqa: E402
 
 import common  # noqa: E402
 
-SCRIPTS = ("bench_fit.py", "bench_predict.py", "bench_overhead.py")
+SCRIPTS = ("bench_fit.py", "bench_predict.py", "bench_overhead.py", "bench_sparse.py",
+           "bench_stopping.py")
 
 
 def main(argv=None):

@@ -437,6 +437,7 @@ default=None
         learning_rate, recompile, callback_model = None, None, None
         if warm:
             model = self.model_
+            network = training_output(model)
             optimizer, learning_rate, start = self._continued_optimizer(optimizer)
             if optimizer is not model.optimizer:
                 recompile = (optimizer, compile_loss, encoder.metrics(self.metrics))
@@ -445,7 +446,7 @@ default=None
                                                 encoder.metrics(self.metrics))
                 start.assign_to(callback_model)
         else:
-            model, _ = build_network(
+            model, network = build_network(
                 n_outputs=encoder.n_outputs_,
                 output_activation=encoder.output_activation,
                 head=encoder.head_layer(),
@@ -461,7 +462,7 @@ default=None
         n_train = len(train_idx)
         batch_size = min(200 if self.batch_size == "auto" else self.batch_size, n_train)
         spec = TrainerSpec(
-            network=training_output(model),
+            network=network,
             optimizer=optimizer,
             loss=loss,
             metrics=tuple(metrics),
