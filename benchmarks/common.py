@@ -183,12 +183,12 @@ def measure_rounds(workload, contenders, repeats, *, items=None):
     results = [
         Result(workload, c.name, [], items=items, note=c.note) for c in contenders
     ]
-    for contender, result in zip(contenders, results):
+    for contender, result in zip(contenders, results, strict=True):
         if contender.cold:
             result.cold, result.extra["value"] = _timed(contender.func)
     counts = [repeats if c.repeats is None else c.repeats for c in contenders]
     for round_ in range(max(counts)):
-        for contender, result, count in zip(contenders, results, counts):
+        for contender, result, count in zip(contenders, results, counts, strict=True):
             if round_ < count:
                 elapsed, result.extra["value"] = _timed(contender.func)
                 result.times.append(elapsed)
@@ -310,12 +310,12 @@ def print_aligned(headers, rows, right=()):
 
     ``right`` holds the indices of right-aligned columns.
     """
-    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
 
     def line(cells):
         parts = [
             str(cell).rjust(width) if i in right else str(cell).ljust(width)
-            for i, (cell, width) in enumerate(zip(cells, widths))
+            for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
         ]
         return "  ".join(parts).rstrip()
 

@@ -73,7 +73,7 @@ def main():
         model.fit(train_scaled, train_target)  # images are flattened by the network
         print(f"\n== {label}: {model.n_iter_} epochs")
         for epoch, (loss, accuracy) in enumerate(
-            zip(model.history_["loss"], model.history_["accuracy"]), start=1
+            zip(model.history_["loss"], model.history_["accuracy"], strict=True), start=1
         ):
             if epoch <= 3 or epoch == model.n_iter_:
                 print(f"  epoch {epoch:2d}  loss {loss:.4f}  accuracy {accuracy:.4f}")
@@ -86,7 +86,7 @@ def main():
     print(f"Best network on the test set: loss {loss:.4f}, accuracy {accuracy:.4f}")
     proba = best.predict_proba(test_scaled[:3])
     print("First three test images, predicted class and probability:")
-    for label, p in zip(best.classes_[proba.argmax(axis=1)], proba.max(axis=1)):
+    for label, p in zip(best.classes_[proba.argmax(axis=1)], proba.max(axis=1), strict=True):
         print(f"  {label}  {p:.3f}")
     assert np.allclose(proba.sum(axis=1), 1.0)
 

@@ -47,7 +47,7 @@ def main(output_folder):
           f"{clf.best_validation_score_:.4f}")
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-    for ax, metric in zip(axes, ["loss", "accuracy", "AUC"]):
+    for ax, metric in zip(axes, ["loss", "accuracy", "AUC"], strict=True):
         TrainingCurveDisplay.from_estimator(clf, metric=metric, ax=ax)
     fig.tight_layout()
     path = os.path.join(output_folder, "training_curves.png")

@@ -36,7 +36,6 @@ from ._persistence import is_fitted, pickle_state, unpickle_state
 from ._persistence import save as save_file
 from ._sklearn_callbacks import CallbackSupportMixin, FitTask
 from ._threads import apply_thread_budget
-from ._warnings import warn_once
 from ._trainer import (
     NetworkState,
     TrainerSpec,
@@ -46,6 +45,7 @@ from ._trainer import (
     mirrored_strategy,
     require_tensorflow_backend,
 )
+from ._warnings import warn_once
 
 # Sparse X is taken in these formats; any other is converted to the first.
 # Training gathers batches of rows, so it works on CSR.
@@ -128,7 +128,9 @@ class BaseDNN(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         "shuffle": ["boolean"],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"}), None],
+        "n_iter_no_change": [
+            Interval(Integral, 1, None, closed="left"), StrOptions({"auto"}), None
+        ],
         "tol": [Interval(Real, 0, None, closed="left")],
         "random_state": ["random_state"],
         "verbose": [Interval(Integral, 0, 2, closed="both")],
@@ -410,7 +412,8 @@ default=None
         strategy = self._strategy()
 
         rng = check_random_state(self.random_state)
-        seeds = dict(zip(_SEED_NAMES, rng.randint(np.iinfo(np.int32).max, size=len(_SEED_NAMES))))
+        drawn = rng.randint(np.iinfo(np.int32).max, size=len(_SEED_NAMES))
+        seeds = dict(zip(_SEED_NAMES, drawn, strict=True))
         early_stopping = self.early_stopping and not incremental
         validation = self._validation_data(*validation_data, encoder,
                                            architecture["input_shape"], sp.issparse(X))
@@ -510,7 +513,8 @@ default=None
         old = self.model_.optimizer
         learning_rate = optimizer.get_config()["learning_rate"]
         learning_rate = learning_rate if isinstance(learning_rate, float) else None
-        if type(optimizer) is type(old) and describe_optimizer(optimizer) == describe_optimizer(old):
+        unchanged = describe_optimizer(optimizer) == describe_optimizer(old)
+        if type(optimizer) is type(old) and unchanged:
             return old, learning_rate, NetworkState.of(self.model_)
         optimizer.build(self.model_.trainable_variables)
         state = NetworkState.of(self.model_, optimizer)

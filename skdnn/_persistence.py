@@ -304,7 +304,9 @@ def _read(path):
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except Exception:
-        raise _Unreadable("it is not a file written by skdnn's save() (not a zip archive)") from None
+        raise _Unreadable(
+            "it is not a file written by skdnn's save() (not a zip archive)"
+        ) from None
     with archive:
         names = set(archive.namelist())
         if not {_CONFIG_NAME, _MODEL_NAME} <= names:

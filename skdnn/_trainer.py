@@ -307,7 +307,7 @@ def _assign(variables, values):
     values = list(values)
     if len(values) != len(variables):
         raise ValueError(f"Expected {len(variables)} values to load, got {len(values)}.")
-    for variable, value in zip(variables, values):
+    for variable, value in zip(variables, values, strict=True):
         variable.assign(value)
 
 
@@ -348,7 +348,6 @@ class Trainer:
 
     def __init__(self, spec):
         import keras
-        import tensorflow as tf
 
         strategy = spec.strategy
         scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
@@ -462,7 +461,7 @@ def _compile_functions(spec, model, optimizer, metrics):
                 metric.update_state(targets, predictions)
 
     def apply_update(distribution, gradients):
-        optimizer.apply_gradients(zip(gradients, trainable))
+        optimizer.apply_gradients(zip(gradients, trainable, strict=True))
 
     def gather_rows(X, rows):
         """The samples ``rows`` of X: a dense tensor, or a sparse one gathered
@@ -503,7 +502,7 @@ def _compile_functions(spec, model, optimizer, metrics):
             # gradients must be summed: Keras's all-reduce does it.
             tf.distribute.get_replica_context().merge_call(apply_update, args=(gradients,))
         else:
-            optimizer.apply_gradients(zip(gradients, trainable))
+            optimizer.apply_gradients(zip(gradients, trainable, strict=True))
         update_metrics(y_batch, z, scale, offset)
         return batch_loss
 

@@ -90,7 +90,7 @@ def test_estimators_fitted_on_workers_predict_like_local_ones(client, data_for, 
     with joblib.parallel_backend("dask"):
         result = cross_validate(estimator, X, y, cv=2, return_estimator=True,
                                 return_indices=True)
-    for remote, train in zip(result["estimator"], result["indices"]["train"]):
+    for remote, train in zip(result["estimator"], result["indices"]["train"], strict=True):
         local = clone(estimator).fit(X[train], y[train])
         assert remote.n_iter_ == local.n_iter_
         assert_array_equal(remote.predict(X), local.predict(X))

@@ -51,7 +51,7 @@ def test_mirrored_strategy_on_two_cpu_devices_matches_one_device():
     out = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True,
                          text=True, check=True).stdout
     report = json.loads(out.strip().splitlines()[-1])
-    for name, result in report.items():
+    for result in report.values():
         assert result["replicas"] == 2
         # The same sums, split over two replicas: equal up to float32 rounding.
         np.testing.assert_allclose(result["loss_two"], result["loss_one"], rtol=1e-4)

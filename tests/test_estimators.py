@@ -43,7 +43,8 @@ def test_fitted_attributes(Estimator, data_for):
                                                    if is_classifier(est) else y, verbose=0)))
     if is_classifier(est):
         assert len(est.history_["accuracy"]) == 5
-        np.testing.assert_allclose(est.model_.predict(X, verbose=0), est.predict_proba(X), atol=1e-5)
+        np.testing.assert_allclose(est.model_.predict(X, verbose=0), est.predict_proba(X),
+                                   atol=1e-5)
     else:
         # model_ predicts in the target's units, like predict.
         np.testing.assert_allclose(
@@ -183,7 +184,7 @@ def test_fit_leaves_global_random_state_alone(Estimator, data_for):
     Estimator(dropout=0.3, **FAST).fit(X, y)
     assert random.getstate() == python_state
     after = np.random.get_state()
-    assert all(np.array_equal(a, b) for a, b in zip(after, numpy_state))
+    assert all(np.array_equal(a, b) for a, b in zip(after, numpy_state, strict=True))
     assert tf_config.is_op_determinism_enabled() == determinism
 
 
@@ -199,7 +200,7 @@ def test_reproducible_in_threads(Estimator, data_for):
 
     with ThreadPoolExecutor(max_workers=3) as pool:
         got = list(pool.map(fit, [0, 1, 0, 1]))
-    for seed, predictions in zip([0, 1, 0, 1], got):
+    for seed, predictions in zip([0, 1, 0, 1], got, strict=True):
         np.testing.assert_array_equal(predictions, expected[seed])
 
 

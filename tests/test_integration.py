@@ -34,8 +34,11 @@ from sklearn.ensemble import (
     VotingClassifier,
 )
 from sklearn.experimental import enable_halving_search_cv  # noqa: F401
-from sklearn.inspection import DecisionBoundaryDisplay, PartialDependenceDisplay
-from sklearn.inspection import permutation_importance
+from sklearn.inspection import (
+    DecisionBoundaryDisplay,
+    PartialDependenceDisplay,
+    permutation_importance,
+)
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import ConfusionMatrixDisplay, RocCurveDisplay, accuracy_score
 from sklearn.model_selection import (
@@ -641,11 +644,11 @@ def test_routing_sample_weight_to_score(classification_data):
                                   return_estimator=True, return_indices=True)
         plain = cross_validate(dnn, X, y, cv=2, return_estimator=True)
     # The fits ignored the weights, so only the scoring changed ...
-    for a, b in zip(weighted["estimator"], plain["estimator"]):
+    for a, b in zip(weighted["estimator"], plain["estimator"], strict=True):
         np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
     # ... and the score is the weighted accuracy on each test fold.
     for est, test, score in zip(weighted["estimator"], weighted["indices"]["test"],
-                                weighted["test_score"]):
+                                weighted["test_score"], strict=True):
         expected = accuracy_score(y[test], est.predict(X[test]), sample_weight=w[test])
         assert score == pytest.approx(expected)
     assert not np.allclose(weighted["test_score"], plain["test_score"])

@@ -24,7 +24,8 @@ def _quiet():
 @pytest.mark.parametrize("Estimator", [DNNClassifier, DNNRegressor])
 def test_pipeline_and_cross_val_score(Estimator, data_for):
     X, y = data_for(Estimator)
-    pipe = make_pipeline(StandardScaler(), Estimator(**{**FAST, "epochs": 30, "learning_rate": 0.01}))
+    estimator = Estimator(**{**FAST, "epochs": 30, "learning_rate": 0.01})
+    pipe = make_pipeline(StandardScaler(), estimator)
     scores = cross_val_score(pipe, X, y, cv=3)
     assert scores.shape == (3,)
     assert scores.mean() > (0.6 if Estimator is DNNClassifier else 0.5)

@@ -100,7 +100,7 @@ def test_dense_units_per_layer(hidden_layer_sizes):
     assert [layer.units for layer in dense] == [*hidden_layer_sizes, 2]
     fan_ins = [6, *hidden_layer_sizes]
     assert [tuple(layer.kernel.shape) for layer in dense] == list(
-        zip(fan_ins, [*hidden_layer_sizes, 2])
+        zip(fan_ins, [*hidden_layer_sizes, 2], strict=True)
     )
     assert [tuple(layer.bias.shape) for layer in dense] == [(u,) for u in [*hidden_layer_sizes, 2]]
 
@@ -130,7 +130,8 @@ def test_dropout_only_where_rate_is_positive(dropout, expected_rates):
     names = _names(model)
     for depth in expected_rates:
         # Dropout acts on the activation of its own hidden layer.
-        assert names.index(f"hidden_{depth}_dropout") == names.index(f"hidden_{depth}_activation") + 1
+        activation = names.index(f"hidden_{depth}_activation")
+        assert names.index(f"hidden_{depth}_dropout") == activation + 1
 
 
 def test_dropout_sequence_of_wrong_length_is_rejected():
@@ -207,7 +208,7 @@ def test_head_is_appended_to_model_only():
     assert "head" not in _names(train_model)
     assert train_model.layers[-1].name == "output"
     # The layers before the head are the very same layer objects.
-    assert all(a is b for a, b in zip(model.layers[:-1], train_model.layers))
+    assert all(a is b for a, b in zip(model.layers[:-1], train_model.layers, strict=True))
 
 
 def test_head_and_train_model_share_weights():
@@ -216,7 +217,7 @@ def test_head_and_train_model_share_weights():
     )
 
     assert len(model.weights) == len(train_model.weights) > 0
-    assert all(a is b for a, b in zip(model.weights, train_model.weights))
+    assert all(a is b for a, b in zip(model.weights, train_model.weights, strict=True))
     # Rescaling is parameter-free: the head adds no variable.
     assert {id(v) for v in model.weights} == {id(v) for v in train_model.weights}
 
@@ -277,7 +278,7 @@ def test_same_seed_gives_identical_weights():
 
     first_weights, second_weights = first.get_weights(), second.get_weights()
     assert len(first_weights) == len(second_weights) > 0
-    for a, b in zip(first_weights, second_weights):
+    for a, b in zip(first_weights, second_weights, strict=True):
         assert_array_equal(a, b)
     # Not trivially equal: kernels are random, not constant.
     assert all(np.std(kernel) > 0 for kernel in _kernels(first).values())
@@ -334,7 +335,7 @@ def test_build_in_two_threads_gives_identical_weights():
     reference = build_network((3,), 2, **options)[0].get_weights()
     for weights in results:
         assert len(weights) == len(reference)
-        for a, b in zip(weights, reference):
+        for a, b in zip(weights, reference, strict=True):
             assert_array_equal(a, b)
 
 
@@ -355,7 +356,7 @@ def test_training_output_with_head_ends_at_output_layer():
     assert sub_model is not model
     assert _names(sub_model) == _names(train_model)
     assert sub_model.outputs[0] is model.get_layer("output").output
-    assert all(a is b for a, b in zip(sub_model.layers, model.layers[:-1]))
+    assert all(a is b for a, b in zip(sub_model.layers, model.layers[:-1], strict=True))
     X = np.random.default_rng(1).normal(size=(3, 4)).astype("float32")
     assert_array_equal(
         np.asarray(sub_model(X, training=False)), np.asarray(train_model(X, training=False))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FAST, ESTIMATORS
+from conftest import ESTIMATORS, FAST
 
 import skdnn
 from skdnn import DNNClassifier, DNNRegressor

@@ -21,8 +21,11 @@ pytest.importorskip("sklearn.callback")
 
 from conftest import ESTIMATORS, predictions, raising_callback  # noqa: E402
 from sklearn.base import clone, is_classifier  # noqa: E402
-from sklearn.callback import ProgressBar, ScoringMonitor  # noqa: E402
-from sklearn.callback import _progressbar  # noqa: E402
+from sklearn.callback import (  # noqa: E402
+    ProgressBar,
+    ScoringMonitor,
+    _progressbar,  # noqa: E402
+)
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.model_selection import GridSearchCV  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402

@@ -85,8 +85,10 @@ def test_one_hot_column_transformer_in_a_grid_search():
         "age": rng.uniform(18, 80, 120),
     })
     y = ((frame["city"] < "city 3") | (frame["age"] > 60)).astype(int)
-    encode = ColumnTransformer([("onehot", OneHotEncoder(handle_unknown="ignore"), ["city", "plan"]),
-                                ("scale", StandardScaler(), ["age"])])
+    encode = ColumnTransformer([
+        ("onehot", OneHotEncoder(handle_unknown="ignore"), ["city", "plan"]),
+        ("scale", StandardScaler(), ["age"]),
+    ])
     assert sp.issparse(encode.fit_transform(frame))  # the default sparse output
     pipe = make_pipeline(encode, DNNClassifier(**FAST))
     search = GridSearchCV(pipe, {"dnnclassifier__learning_rate": [0.01, 0.05]}, cv=2,

@@ -28,7 +28,8 @@ def test_refits_of_an_architecture_share_one_trainer(classification_data, regres
     for seed, learning_rate in [(0, 0.01), (1, 0.02), (2, 0.05)]:
         est = DNNClassifier(hidden_layer_sizes=(17,), epochs=2, learning_rate=learning_rate,
                             dropout=0.1, random_state=seed)
-        keys |= _new_keys(lambda: est.fit(X[: 60 + 20 * seed], y[: 60 + 20 * seed]))
+        n = 60 + 20 * seed
+        keys |= _new_keys(lambda est=est, n=n: est.fit(X[:n], y[:n]))
     assert len(keys) == 1
     assert len(_idle_trainers[keys.pop()]) == 1  # one trainer, lent and returned
     # Another estimator, architecture, optimizer or loss gets its own.
@@ -86,6 +87,6 @@ def test_unidentifiable_losses_are_not_pooled(regression_data):
     # a key from id() could be reused by the next lambda once the first is gone.
     for lam, name in [(lambda t, p: (t - p) ** 2, "mse"), (lambda t, p: abs(t - p), "mae")]:
         custom = DNNRegressor(loss=lam, **FAST)
-        assert _new_keys(lambda: custom.fit(X, y)) == set()
+        assert _new_keys(lambda custom=custom: custom.fit(X, y)) == set()
         named = DNNRegressor(loss=name, **FAST).fit(X, y)
         np.testing.assert_allclose(custom.loss_curve_, named.loss_curve_, rtol=1e-5)

@@ -51,7 +51,7 @@ def test_callbacks_are_copied_per_fit_and_see_every_epoch(Estimator, data_for):
     assert [epoch for epoch, _ in used.epochs] == list(range(5))
     assert [logs["loss"] for _, logs in used.epochs] == est.history_["loss"]
     # Callbacks see the weights of each epoch; the last ones are the model's.
-    for got, expected in zip(used.weights[-1], est.model_.get_weights()):
+    for got, expected in zip(used.weights[-1], est.model_.get_weights(), strict=True):
         np.testing.assert_array_equal(got, expected)
     assert not np.array_equal(used.weights[0][0], used.weights[-1][0])
     # A second fit and a clone get fresh copies.
@@ -72,7 +72,7 @@ def test_keras_early_stopping_callback_restores_best_weights(Estimator, data_for
     est = Estimator(callbacks=[recorder, stop], **{**FAST, "epochs": 50}).fit(X, y)
     assert est.n_iter_ == 3  # stopped by the callback, without a ConvergenceWarning
     first_epoch_weights = est.callbacks_[0].weights[0]
-    for got, expected in zip(est.model_.get_weights(), first_epoch_weights):
+    for got, expected in zip(est.model_.get_weights(), first_epoch_weights, strict=True):
         np.testing.assert_array_equal(got, expected)
 
 
@@ -159,8 +159,9 @@ def test_regressor_metrics_in_target_units(regression_data):
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 def test_adaptive_learning_rate(Estimator, data_for, capsys):
     X, y = data_for(Estimator)
+    params = {k: v for k, v in FAST.items() if k != "learning_rate"}
     est = Estimator(learning_rate="adaptive", tol=1e9, n_iter_no_change=1, verbose=2,
-                    **{k: v for k, v in FAST.items() if k != "learning_rate"}, ).set_params(epochs=40)
+                    **params).set_params(epochs=40)
     est.fit(X, y)
     # No epoch after the first improves by tol: every second one divides the
     # rate by 5, until it is below 1e-6; two more epochs stop training.
@@ -313,7 +314,8 @@ def test_early_stopping_restores_the_best_epoch(classification_data):
                         **{**FAST, "epochs": 200, "learning_rate": 0.1}).fit(X, y)
     best = int(np.argmin(est.history_["val_loss"]))
     assert best < est.n_iter_ - 1  # it trained past the best epoch
-    for got, expected in zip(est.model_.get_weights(), est.callbacks_[0].weights[best]):
+    best_weights = est.callbacks_[0].weights[best]
+    for got, expected in zip(est.model_.get_weights(), best_weights, strict=True):
         np.testing.assert_array_equal(got, expected)
 
 

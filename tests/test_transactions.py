@@ -306,8 +306,8 @@ BAD_FILES = {
     "config a JSON list": lambda good, config, model: _zip(
         {"skdnn.json": b"[1, 2, 3]", "model.keras": model}),
     **{
-        f"config without {key!r}": (lambda key: lambda good, config, model: _zip(
-            {"skdnn.json": _without(config, key), "model.keras": model}))(key)
+        f"config without {key!r}": lambda good, config, model, key=key: _zip(
+            {"skdnn.json": _without(config, key), "model.keras": model})
         for key in ("class", "params", "fitted")
     },
     "model.keras garbage": lambda good, config, model: _zip(
