@@ -42,18 +42,34 @@ def contenders(X, y, hidden, epochs, batch_size, quick):
     n_classes = len(np.unique(y))
 
     def sklearn_fit():
-        return MLPClassifier(
-            hidden_layer_sizes=hidden, max_iter=epochs, batch_size=batch_size,
-            learning_rate_init=1e-3, tol=0.0, n_iter_no_change=10_000,
-            random_state=common.SEED,
-        ).fit(X, y).n_iter_
+        return (
+            MLPClassifier(
+                hidden_layer_sizes=hidden,
+                max_iter=epochs,
+                batch_size=batch_size,
+                learning_rate_init=1e-3,
+                tol=0.0,
+                n_iter_no_change=10_000,
+                random_state=common.SEED,
+            )
+            .fit(X, y)
+            .n_iter_
+        )
 
     def skdnn_fit():
-        return DNNClassifier(
-            hidden_layer_sizes=hidden, epochs=epochs, batch_size=batch_size,
-            learning_rate=1e-3, tol=0.0, n_iter_no_change=1000,
-            random_state=common.SEED,
-        ).fit(X, y).n_iter_
+        return (
+            DNNClassifier(
+                hidden_layer_sizes=hidden,
+                epochs=epochs,
+                batch_size=batch_size,
+                learning_rate=1e-3,
+                tol=0.0,
+                n_iter_no_change=1000,
+                random_state=common.SEED,
+            )
+            .fit(X, y)
+            .n_iter_
+        )
 
     def keras_fit(**compile_kwargs):
         def fit():
@@ -77,7 +93,8 @@ def contenders(X, y, hidden, epochs, batch_size, quick):
         *[
             common.Contender(
                 f"Keras fit, steps_per_execution={steps}, jit_compile={jit}",
-                keras_fit(steps_per_execution=steps, jit_compile=jit), cold=keras_cold,
+                keras_fit(steps_per_execution=steps, jit_compile=jit),
+                cold=keras_cold,
             )
             for jit in (False, True)
         ],
@@ -92,7 +109,10 @@ def run_workload(workload, X, y, hidden, epochs, batch_size, repeats, quick, rat
     """
     items = len(X) * epochs if rate else None
     results = common.measure_rounds(
-        workload, contenders(X, y, hidden, epochs, batch_size, quick), repeats, items=items,
+        workload,
+        contenders(X, y, hidden, epochs, batch_size, quick),
+        repeats,
+        items=items,
     )
     for result in results:
         ran = result.extra["value"]
@@ -100,8 +120,10 @@ def run_workload(workload, X, y, hidden, epochs, batch_size, repeats, quick, rat
             result.note = f"ran {ran} epochs, not {epochs}!"
     *kept, spe_off, spe_on = results
     faster, slower = sorted((spe_off, spe_on), key=lambda r: r.median)
-    faster.note = (f"faster of jit_compile on/off; the other: "
-                   f"{common.format_seconds(slower.median)} {faster.note}").rstrip()
+    faster.note = (
+        f"faster of jit_compile on/off; the other: "
+        f"{common.format_seconds(slower.median)} {faster.note}"
+    ).rstrip()
     return kept + [faster]
 
 
@@ -119,26 +141,27 @@ def main(argv=None):
 
     X, y = common.small_data()
     small_name = "fit 2,000x20, 3 cl., (100,), 50 ep."
-    small = run_workload(small_name, X, y, (100,), 50, 200, repeats_small, args.quick,
-                         rate=False)
+    small = run_workload(small_name, X, y, (100,), 50, 200, repeats_small, args.quick, rate=False)
     common.print_table(f"Small fit (warm median of {repeats_small})", small)
 
     X, y = common.large_data(n_large)
     large_name = f"fit {n_large:,}x784 f32, 10 cl., (256,128), 5 ep."
-    large = run_workload(large_name, X, y, (256, 128), 5, 200, repeats_large, args.quick,
-                         rate=True)
-    common.print_table(f"Large fit (warm median of {repeats_large})", large,
-                       rate_label="samples/s")
+    large = run_workload(large_name, X, y, (256, 128), 5, 200, repeats_large, args.quick, rate=True)
+    common.print_table(f"Large fit (warm median of {repeats_large})", large, rate_label="samples/s")
 
     print("\nGoals:")
     sk, dnn = by_name(small, "scikit-learn")[0], by_name(small, "skdnn")[0]
     ratio = dnn.median / sk.median
-    common.print_goal("small fit within 2x of MLPClassifier", ratio <= 2.0,
-                      f"{ratio:.2f}x (stretch goal parity: {'met' if ratio <= 1 else 'not met'})")
+    common.print_goal(
+        "small fit within 2x of MLPClassifier",
+        ratio <= 2.0,
+        f"{ratio:.2f}x (stretch goal parity: {'met' if ratio <= 1 else 'not met'})",
+    )
     sk, dnn = by_name(large, "scikit-learn")[0], by_name(large, "skdnn")[0]
     keras_best = max(by_name(large, "Keras"), key=lambda r: r.throughput)
     common.print_goal(
-        "large fit throughput >= MLPClassifier's", dnn.throughput >= sk.throughput,
+        "large fit throughput >= MLPClassifier's",
+        dnn.throughput >= sk.throughput,
         f"{common.format_rate(dnn.throughput)} vs {common.format_rate(sk.throughput)} samples/s",
     )
     common.print_goal(

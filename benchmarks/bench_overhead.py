@@ -55,20 +55,42 @@ def fixed_cost(args):
         model.fit(X32, y, epochs=1, batch_size=100, verbose=0)
 
     compiled = common.keras_mlp(20, (100,), 3)
-    return common.measure_rounds(workload, [
-        common.Contender("scikit-learn MLPClassifier", lambda: MLPClassifier(
-            max_iter=1, batch_size=100, random_state=common.SEED).fit(X, y), repeats=many),
-        common.Contender("skdnn, architecture traced before", lambda: DNNClassifier(
-            epochs=1, batch_size=100, random_state=common.SEED).fit(X, y), repeats=many),
-        common.Contender("skdnn, new architecture every fit", lambda: DNNClassifier(
-            hidden_layer_sizes=(next(new_units),), epochs=1, batch_size=100,
-            random_state=common.SEED).fit(X, y), repeats=common.pick(args, full=5, quick=1),
-            note="hidden (101,), (102,), ...: a new trace each fit"),
-        common.Contender("Keras build + compile + fit", keras_build_fit, repeats=few),
-        common.Contender("Keras fit of a compiled model", lambda: compiled.fit(
-            X32, y, epochs=1, batch_size=100, verbose=0), repeats=few,
-            note="same model object each time"),
-    ], many)
+    return common.measure_rounds(
+        workload,
+        [
+            common.Contender(
+                "scikit-learn MLPClassifier",
+                lambda: MLPClassifier(max_iter=1, batch_size=100, random_state=common.SEED).fit(
+                    X, y
+                ),
+                repeats=many,
+            ),
+            common.Contender(
+                "skdnn, architecture traced before",
+                lambda: DNNClassifier(epochs=1, batch_size=100, random_state=common.SEED).fit(X, y),
+                repeats=many,
+            ),
+            common.Contender(
+                "skdnn, new architecture every fit",
+                lambda: DNNClassifier(
+                    hidden_layer_sizes=(next(new_units),),
+                    epochs=1,
+                    batch_size=100,
+                    random_state=common.SEED,
+                ).fit(X, y),
+                repeats=common.pick(args, full=5, quick=1),
+                note="hidden (101,), (102,), ...: a new trace each fit",
+            ),
+            common.Contender("Keras build + compile + fit", keras_build_fit, repeats=few),
+            common.Contender(
+                "Keras fit of a compiled model",
+                lambda: compiled.fit(X32, y, epochs=1, batch_size=100, verbose=0),
+                repeats=few,
+                note="same model object each time",
+            ),
+        ],
+        many,
+    )
 
 
 def grid_search(args):
@@ -86,22 +108,34 @@ def grid_search(args):
     cold = not args.quick
     sizes = [(50,), (100,)]
     rates = [1e-3, 1e-2]
-    mlp = MLPClassifier(max_iter=20, batch_size=200, tol=0.0, n_iter_no_change=10_000,
-                        random_state=common.SEED)
-    dnn = DNNClassifier(epochs=20, batch_size=200, tol=0.0, n_iter_no_change=1000,
-                        random_state=common.SEED)
+    mlp = MLPClassifier(
+        max_iter=20, batch_size=200, tol=0.0, n_iter_no_change=10_000, random_state=common.SEED
+    )
+    dnn = DNNClassifier(
+        epochs=20, batch_size=200, tol=0.0, n_iter_no_change=1000, random_state=common.SEED
+    )
 
     def search(estimator, rate_name, n_jobs):
         grid = {rate_name: rates, "hidden_layer_sizes": sizes}
         return lambda: GridSearchCV(estimator, grid, cv=3, n_jobs=n_jobs).fit(X, y)
 
-    return common.measure_rounds(workload, [
-        common.Contender("scikit-learn MLPClassifier, n_jobs=1",
-                         search(mlp, "learning_rate_init", 1), cold=cold),
-        common.Contender("skdnn, n_jobs=1", search(dnn, "learning_rate", 1), cold=cold),
-        common.Contender("skdnn, n_jobs=2", search(dnn, "learning_rate", 2),
-                         note="cold run starts the joblib workers"),
-    ], repeats)
+    return common.measure_rounds(
+        workload,
+        [
+            common.Contender(
+                "scikit-learn MLPClassifier, n_jobs=1",
+                search(mlp, "learning_rate_init", 1),
+                cold=cold,
+            ),
+            common.Contender("skdnn, n_jobs=1", search(dnn, "learning_rate", 1), cold=cold),
+            common.Contender(
+                "skdnn, n_jobs=2",
+                search(dnn, "learning_rate", 2),
+                note="cold run starts the joblib workers",
+            ),
+        ],
+        repeats,
+    )
 
 
 def repeated_fits(args, new_architecture, clear_session_every=None):
@@ -125,8 +159,9 @@ def repeated_fits(args, new_architecture, clear_session_every=None):
     for n_fits in range(1, checkpoints[-1] + 1):
         first = 209 if clear_session_every else 9
         hidden = (first + n_fits,) if new_architecture else (100,)
-        DNNClassifier(hidden_layer_sizes=hidden, epochs=5, batch_size=200,
-                      random_state=common.SEED).fit(X, y)
+        DNNClassifier(
+            hidden_layer_sizes=hidden, epochs=5, batch_size=200, random_state=common.SEED
+        ).fit(X, y)
         if clear_session_every and n_fits % clear_session_every == 0:
             keras.utils.clear_session()
         if n_fits in checkpoints:
@@ -138,12 +173,21 @@ def repeated_fits(args, new_architecture, clear_session_every=None):
 def print_readings(readings, title):
     """Print the RSS readings of :func:`repeated_fits`."""
     (_, before), (_, after_first) = readings[0], readings[1]
-    print(f"\n## Resident memory over {readings[-1][0]} consecutive skdnn fits, {title} "
-          f"(small workload, 5 epochs)\n")
+    print(
+        f"\n## Resident memory over {readings[-1][0]} consecutive skdnn fits, {title} "
+        f"(small workload, 5 epochs)\n"
+    )
     common.print_aligned(
         ["fits", "RSS", "growth since before fit 1", "growth since fit 1"],
-        [[str(n), common.mib(value), common.mib(value - before),
-          common.mib(value - after_first) if n else "-"] for n, value in readings],
+        [
+            [
+                str(n),
+                common.mib(value),
+                common.mib(value - before),
+                common.mib(value - after_first) if n else "-",
+            ]
+            for n, value in readings
+        ],
         right={0, 1, 2, 3},
     )
     (n_a, rss_a), (n_b, rss_b) = readings[2], readings[-1]
@@ -162,12 +206,24 @@ def peak_memory(args):
     hidden, epochs = (256, 128), 5
 
     def mlp_fit():
-        MLPClassifier(hidden_layer_sizes=hidden, max_iter=epochs, batch_size=200,
-                      tol=0.0, n_iter_no_change=10_000, random_state=common.SEED).fit(X, y)
+        MLPClassifier(
+            hidden_layer_sizes=hidden,
+            max_iter=epochs,
+            batch_size=200,
+            tol=0.0,
+            n_iter_no_change=10_000,
+            random_state=common.SEED,
+        ).fit(X, y)
 
     def dnn_fit():
-        DNNClassifier(hidden_layer_sizes=hidden, epochs=epochs, batch_size=200, tol=0.0,
-                      n_iter_no_change=1000, random_state=common.SEED).fit(X, y)
+        DNNClassifier(
+            hidden_layer_sizes=hidden,
+            epochs=epochs,
+            batch_size=200,
+            tol=0.0,
+            n_iter_no_change=1000,
+            random_state=common.SEED,
+        ).fit(X, y)
 
     def keras_fit():
         common.keras_mlp(784, hidden, 10).fit(X, y, epochs=epochs, batch_size=200, verbose=0)
@@ -201,17 +257,28 @@ def main(argv=None):
     architectures = repeated_fits(args, new_architecture=True)
     print_readings(architectures, "a new architecture every fit")
     cleared = repeated_fits(args, new_architecture=True, clear_session_every=10)
-    print_readings(cleared, "a new architecture every fit, keras.utils.clear_session() "
-                            "every 10 fits")
+    print_readings(
+        cleared, "a new architecture every fit, keras.utils.clear_session() every 10 fits"
+    )
 
     n_rows, x_bytes, rows = peak_memory(args)
-    print(f"\n## Peak RSS during one fit on {n_rows:,}x784 float32 "
-          f"(X.nbytes = {common.mib(x_bytes)}), 5 epochs, sampled every 10 ms\n")
+    print(
+        f"\n## Peak RSS during one fit on {n_rows:,}x784 float32 "
+        f"(X.nbytes = {common.mib(x_bytes)}), 5 epochs, sampled every 10 ms\n"
+    )
     common.print_aligned(
-        ["contender", "RSS before", "peak", "peak growth", "extra copies of X",
-         "kept after fit"],
-        [[name, common.mib(m.before), common.mib(m.peak), common.mib(m.growth),
-          f"{m.growth / x_bytes:.2f}", common.mib(kept)] for name, m, kept in rows],
+        ["contender", "RSS before", "peak", "peak growth", "extra copies of X", "kept after fit"],
+        [
+            [
+                name,
+                common.mib(m.before),
+                common.mib(m.peak),
+                common.mib(m.growth),
+                f"{m.growth / x_bytes:.2f}",
+                common.mib(kept),
+            ]
+            for name, m, kept in rows
+        ],
         right={1, 2, 3, 4, 5},
     )
 
@@ -221,29 +288,44 @@ def main(argv=None):
     print("\nGoals:")
     for prefix in ("skdnn, architecture traced before", "skdnn, new architecture"):
         cost = get(fixed, prefix).median
-        common.print_goal(f"fixed cost per fit under 100 ms ({prefix})", cost < 0.1,
-                          common.format_seconds(cost))
-    sk, one, two = (get(grid, p).median for p in ("scikit-learn", "skdnn, n_jobs=1",
-                                                    "skdnn, n_jobs=2"))
-    common.print_goal("GridSearchCV within 3x of MLPClassifier", one <= 3 * sk,
-                      f"{one / sk:.2f}x (n_jobs=1)")
-    common.print_goal("GridSearchCV n_jobs=2 faster than n_jobs=1", two < one,
-                      f"{common.format_seconds(two)} vs {common.format_seconds(one)} "
-                      f"({two / one:.2f}x)")
+        common.print_goal(
+            f"fixed cost per fit under 100 ms ({prefix})", cost < 0.1, common.format_seconds(cost)
+        )
+    sk, one, two = (
+        get(grid, p).median for p in ("scikit-learn", "skdnn, n_jobs=1", "skdnn, n_jobs=2")
+    )
+    common.print_goal(
+        "GridSearchCV within 3x of MLPClassifier", one <= 3 * sk, f"{one / sk:.2f}x (n_jobs=1)"
+    )
+    common.print_goal(
+        "GridSearchCV n_jobs=2 faster than n_jobs=1",
+        two < one,
+        f"{common.format_seconds(two)} vs {common.format_seconds(one)} ({two / one:.2f}x)",
+    )
     growth = readings[-1][1] - readings[0][1]
-    common.print_goal(f"{readings[-1][0]} consecutive fits grow RSS by less than 100 MB",
-                      growth < 100e6, common.mib(growth))
+    common.print_goal(
+        f"{readings[-1][0]} consecutive fits grow RSS by less than 100 MB",
+        growth < 100e6,
+        common.mib(growth),
+    )
     growth = architectures[-1][1] - architectures[0][1]
     common.print_goal(
         f"{architectures[-1][0]} fits of different architectures grow RSS by less than 100 MB",
-        growth < 100e6, common.mib(growth))
+        growth < 100e6,
+        common.mib(growth),
+    )
     growth = cleared[-1][1] - cleared[0][1]
     common.print_goal(
         "the same with keras.utils.clear_session() every 10 fits, under 100 MB",
-        growth < 100e6, common.mib(growth))
+        growth < 100e6,
+        common.mib(growth),
+    )
     first = rows[1][1]
-    common.print_goal("a large fit keeps no more than one extra copy of X (first fit, peak)",
-                      first.growth <= x_bytes, f"{first.growth / x_bytes:.2f} copies")
+    common.print_goal(
+        "a large fit keeps no more than one extra copy of X (first fit, peak)",
+        first.growth <= x_bytes,
+        f"{first.growth / x_bytes:.2f} copies",
+    )
 
 
 if __name__ == "__main__":

@@ -34,10 +34,12 @@ def fitted_models(X, y):
 
     from skdnn import DNNClassifier
 
-    mlp = MLPClassifier(hidden_layer_sizes=(100,), max_iter=EPOCHS, batch_size=200,
-                        random_state=common.SEED).fit(X, y)
-    dnn = DNNClassifier(hidden_layer_sizes=(100,), epochs=EPOCHS, batch_size=200,
-                        random_state=common.SEED).fit(X, y)
+    mlp = MLPClassifier(
+        hidden_layer_sizes=(100,), max_iter=EPOCHS, batch_size=200, random_state=common.SEED
+    ).fit(X, y)
+    dnn = DNNClassifier(
+        hidden_layer_sizes=(100,), epochs=EPOCHS, batch_size=200, random_state=common.SEED
+    ).fit(X, y)
     model = common.keras_mlp(X.shape[1], (100,), len(np.unique(y)))
     model.fit(X.astype("float32"), y, epochs=EPOCHS, batch_size=200, verbose=0)
     return mlp, dnn, model
@@ -56,8 +58,10 @@ def predict_calls(mlp, dnn, model):
         ("skdnn predict", dnn.predict),
         ("skdnn predict_proba", dnn.predict_proba),
         ("Keras model.predict", lambda X: model.predict(f32(X), verbose=0)),
-        ("Keras model(x), direct call",
-         lambda X: keras.ops.convert_to_numpy(model(f32(X), training=False))),
+        (
+            "Keras model(x), direct call",
+            lambda X: keras.ops.convert_to_numpy(model(f32(X), training=False)),
+        ),
         ("Keras model.predict_on_batch", lambda X: model.predict_on_batch(f32(X))),
     ]
 
@@ -74,8 +78,9 @@ def main(argv=None):
     max_calls = common.pick(args, full=1000, quick=200)
     budget_s = common.pick(args, full=3.0, quick=0.5)
     results_one = [
-        common.measure_calls("predict 1 row", name, lambda f=f: f(one_row),
-                             max_calls=max_calls, budget_s=budget_s)
+        common.measure_calls(
+            "predict 1 row", name, lambda f=f: f(one_row), max_calls=max_calls, budget_s=budget_s
+        )
         for name, f in calls
     ]
     common.print_table("Predict 1 row (median latency of consecutive calls)", results_one)
@@ -85,11 +90,15 @@ def main(argv=None):
     repeats = common.pick(args, full=5, quick=1)
     # The 1-row calls above traced every compiled function; --quick skips
     # the separate cold call here.
-    results_big = common.measure_rounds(f"predict {n_rows:,} rows", [
-        common.Contender(name, lambda f=f: f(X_big), cold=not args.quick) for name, f in calls
-    ], repeats, items=n_rows)
-    common.print_table(f"Predict {n_rows:,} rows (warm median of {repeats})", results_big,
-                       rate_label="rows/s")
+    results_big = common.measure_rounds(
+        f"predict {n_rows:,} rows",
+        [common.Contender(name, lambda f=f: f(X_big), cold=not args.quick) for name, f in calls],
+        repeats,
+        items=n_rows,
+    )
+    common.print_table(
+        f"Predict {n_rows:,} rows (warm median of {repeats})", results_big, rate_label="rows/s"
+    )
 
     def get(results, name):
         return next(r for r in results if r.contender == name)
@@ -97,13 +106,15 @@ def main(argv=None):
     print("\nGoals:")
     for method in ("predict", "predict_proba"):
         latency = get(results_one, f"skdnn {method}").median
-        common.print_goal(f"1-row {method} under 1 ms", latency < 1e-3,
-                          common.format_seconds(latency))
+        common.print_goal(
+            f"1-row {method} under 1 ms", latency < 1e-3, common.format_seconds(latency)
+        )
     for method in ("predict", "predict_proba"):
         ours = get(results_big, f"skdnn {method}").median
         theirs = get(results_big, f"scikit-learn MLPClassifier.{method}").median
         common.print_goal(
-            f"{n_rows:,}-row {method} no slower than MLPClassifier.{method}", ours <= theirs,
+            f"{n_rows:,}-row {method} no slower than MLPClassifier.{method}",
+            ours <= theirs,
             f"{common.format_seconds(ours)} vs {common.format_seconds(theirs)} "
             f"({ours / theirs:.2f}x)",
         )

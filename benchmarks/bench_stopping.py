@@ -94,13 +94,23 @@ def regression(scales):
             if name == "new":
                 worst = max(worst, ratio)
         mlp = MLPRegressor(random_state=0).fit(X_train, y_train)
-        cells += [str(mlp.n_iter_),
-                  f"{mean_squared_error(y_test, mlp.predict(X_test)) / least_squares:.2f}"]
+        cells += [
+            str(mlp.n_iter_),
+            f"{mean_squared_error(y_test, mlp.predict(X_test)) / least_squares:.2f}",
+        ]
         rows.append(cells)
     common.print_aligned(
-        ["target", "old epochs", "old MSE/LS", "new epochs", "new MSE/LS",
-         "MLP epochs", "MLP MSE/LS"],
-        rows, right=range(1, 7),
+        [
+            "target",
+            "old epochs",
+            "old MSE/LS",
+            "new epochs",
+            "new MSE/LS",
+            "MLP epochs",
+            "MLP MSE/LS",
+        ],
+        rows,
+        right=range(1, 7),
     )
     return worst
 
@@ -115,11 +125,19 @@ def quality_workloads():
     X, y = load_digits(return_X_y=True)
     yield "digits (accuracy)", lambda: DNNClassifier(random_state=0), X / 16.0, y
     X, y = load_breast_cancer(return_X_y=True)
-    yield ("breast cancer (accuracy)",
-           lambda: make_pipeline(StandardScaler(), DNNClassifier(random_state=0)), X, y)
+    yield (
+        "breast cancer (accuracy)",
+        lambda: make_pipeline(StandardScaler(), DNNClassifier(random_state=0)),
+        X,
+        y,
+    )
     X, y = load_diabetes(return_X_y=True)
-    yield ("diabetes (R²)",
-           lambda: make_pipeline(StandardScaler(), DNNRegressor(random_state=0)), X, y)
+    yield (
+        "diabetes (R²)",
+        lambda: make_pipeline(StandardScaler(), DNNRegressor(random_state=0)),
+        X,
+        y,
+    )
 
 
 def quality(repeats):
@@ -134,8 +152,9 @@ def quality(repeats):
                 with rule(name):
                     cv = cross_validate(make(), X, y, cv=5, return_estimator=True)
                 times[name].append(float(np.sum(cv["fit_time"])))
-                epochs = [getattr(est, "steps", [(None, est)])[-1][1].n_iter_
-                          for est in cv["estimator"]]
+                epochs = [
+                    getattr(est, "steps", [(None, est)])[-1][1].n_iter_ for est in cv["estimator"]
+                ]
                 outcome[name] = (cv["test_score"].mean(), np.mean(epochs))
         medians = {name: statistics.median(values) for name, values in times.items()}
         cells = [label]
@@ -147,9 +166,18 @@ def quality(repeats):
         worst_time = max(worst_time, medians["new"] / medians["old"])
         worst_score = min(worst_score, outcome["new"][0] - outcome["old"][0])
     common.print_aligned(
-        ["data set", "old score", "old epochs", "old fit", "new score", "new epochs",
-         "new fit", "new/old fit"],
-        rows, right=range(1, 8),
+        [
+            "data set",
+            "old score",
+            "old epochs",
+            "old fit",
+            "new score",
+            "new epochs",
+            "new fit",
+            "new/old fit",
+        ],
+        rows,
+        right=range(1, 8),
     )
     return worst_time, worst_score
 
@@ -159,24 +187,33 @@ def main(argv=None):
     common.start(args, "Stopping rule: scikit-learn MLP's (old) vs the default (new)")
     from skdnn import DNNRegressor
 
-    print(f"default n_iter_no_change={DNNRegressor().n_iter_no_change!r}, "
-          f"tol={DNNRegressor().tol!r}, epochs={DNNRegressor().epochs!r}")
+    print(
+        f"default n_iter_no_change={DNNRegressor().n_iter_no_change!r}, "
+        f"tol={DNNRegressor().tol!r}, epochs={DNNRegressor().epochs!r}"
+    )
 
     common.print_section("Tutorial regression: epochs run and test MSE / least squares")
     worst_ratio = regression(common.pick(args, full=(1, 1000, 0.001), quick=(1,)))
 
     repeats = common.pick(args, full=3, quick=1)
-    common.print_section(f"tests/test_quality.py data sets, 5-fold CV "
-                         f"(fit time of the 5 folds, median of {repeats}, alternating)")
+    common.print_section(
+        f"tests/test_quality.py data sets, 5-fold CV "
+        f"(fit time of the 5 folds, median of {repeats}, alternating)"
+    )
     worst_time, worst_score = quality(repeats)
 
     common.print_section("Goals")
-    common.print_goal("tutorial regression within 15% of least squares at every scale",
-                      worst_ratio <= 1.15, f"worst {worst_ratio:.2f}x")
-    common.print_goal("quality scores not worse", worst_score >= 0.0,
-                      f"worst change {worst_score:+.4f}")
-    common.print_goal("fit time at most 1.5x the old rule's", worst_time <= 1.5,
-                      f"worst {worst_time:.2f}x")
+    common.print_goal(
+        "tutorial regression within 15% of least squares at every scale",
+        worst_ratio <= 1.15,
+        f"worst {worst_ratio:.2f}x",
+    )
+    common.print_goal(
+        "quality scores not worse", worst_score >= 0.0, f"worst change {worst_score:+.4f}"
+    )
+    common.print_goal(
+        "fit time at most 1.5x the old rule's", worst_time <= 1.5, f"worst {worst_time:.2f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -45,11 +45,13 @@ def parse_args(description, argv=None):
     """
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument(
-        "--quick", action="store_true",
+        "--quick",
+        action="store_true",
         help="fewer repeats and smaller data: a smoke run, not a measurement",
     )
     parser.add_argument(
-        "--no-header", action="store_true",
+        "--no-header",
+        action="store_true",
         help="do not print the environment header (run_all.py prints it once)",
     )
     return parser.parse_args(argv)
@@ -68,7 +70,10 @@ def small_data(n_samples=2000):
     from sklearn.datasets import make_classification
 
     return make_classification(
-        n_samples=n_samples, n_features=20, n_informative=10, n_classes=3,
+        n_samples=n_samples,
+        n_features=20,
+        n_informative=10,
+        n_classes=3,
         random_state=SEED,
     )
 
@@ -94,14 +99,20 @@ def keras_mlp(n_features, hidden_layer_sizes, n_classes, **compile_kwargs):
 
     layers = [keras.Input((n_features,))]
     for i, units in enumerate(hidden_layer_sizes):
-        layers.append(keras.layers.Dense(
-            units, activation="relu",
-            kernel_initializer=keras.initializers.GlorotUniform(seed=SEED + i),
-        ))
-    layers.append(keras.layers.Dense(
-        n_classes, activation="softmax",
-        kernel_initializer=keras.initializers.GlorotUniform(seed=SEED + 100),
-    ))
+        layers.append(
+            keras.layers.Dense(
+                units,
+                activation="relu",
+                kernel_initializer=keras.initializers.GlorotUniform(seed=SEED + i),
+            )
+        )
+    layers.append(
+        keras.layers.Dense(
+            n_classes,
+            activation="softmax",
+            kernel_initializer=keras.initializers.GlorotUniform(seed=SEED + 100),
+        )
+    )
     model = keras.Sequential(layers)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=1e-3),
@@ -180,9 +191,7 @@ def measure_rounds(workload, contenders, repeats, *, items=None):
     per call) adds a throughput. The last return value of each ``func`` is
     in ``result.extra["value"]``.
     """
-    results = [
-        Result(workload, c.name, [], items=items, note=c.note) for c in contenders
-    ]
+    results = [Result(workload, c.name, [], items=items, note=c.note) for c in contenders]
     for contender, result in zip(contenders, results, strict=True):
         if contender.cold:
             result.cold, result.extra["value"] = _timed(contender.func)
@@ -376,7 +385,11 @@ def print_section(title):
 def _git(*args):
     try:
         return subprocess.run(
-            ["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10,
+            ["git", *args],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return ""
@@ -424,8 +437,11 @@ def environment():
     return [
         ("date", datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")),
         ("machine", f"{platform.system()} {platform.machine()}, {_cpu_name()}"),
-        ("CPUs", f"{os.cpu_count()} ({usable} usable by this process), "
-                 f"{psutil.virtual_memory().total / 2**30:.0f} GiB RAM"),
+        (
+            "CPUs",
+            f"{os.cpu_count()} ({usable} usable by this process), "
+            f"{psutil.virtual_memory().total / 2**30:.0f} GiB RAM",
+        ),
         ("load average", f"{load} (1, 5, 15 min)"),
         ("python", platform.python_version()),
         ("tensorflow", tf.__version__),

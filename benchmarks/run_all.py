@@ -19,8 +19,13 @@ from pathlib import Path  # noqa: E402
 
 import common  # noqa: E402
 
-SCRIPTS = ("bench_fit.py", "bench_predict.py", "bench_overhead.py", "bench_sparse.py",
-           "bench_stopping.py")
+SCRIPTS = (
+    "bench_fit.py",
+    "bench_predict.py",
+    "bench_overhead.py",
+    "bench_sparse.py",
+    "bench_stopping.py",
+)
 
 
 def main(argv=None):

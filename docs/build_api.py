@@ -49,8 +49,8 @@ def render():
                 if method_name in seen:
                     continue
                 seen.add(method_name)
-                method_signature = str(inspect.signature(method)).replace("(self, ", "(").replace(
-                    "(self)", "()"
+                method_signature = (
+                    str(inspect.signature(method)).replace("(self, ", "(").replace("(self)", "()")
                 )
                 parts.append(f"### `{name}.{method_name}{method_signature}`\n")
                 parts.append("```text\n" + inspect.cleandoc(method.__doc__ or "") + "\n```\n")

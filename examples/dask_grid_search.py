@@ -75,19 +75,24 @@ from skdnn import DNNClassifier  # noqa: E402
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--scheduler", metavar="ADDRESS",
+        "--scheduler",
+        metavar="ADDRESS",
         help="address of a running Dask scheduler, e.g. tcp://host:8786 "
-             "(default: start a LocalCluster here)",
+        "(default: start a LocalCluster here)",
     )
     parser.add_argument(
-        "--workers", type=int, default=2,
+        "--workers",
+        type=int,
+        default=2,
         help="worker processes of the LocalCluster, one thread each (default: 2; with "
-             "a single Dask thread in all, joblib runs the search in this process)",
+        "a single Dask thread in all, joblib runs the search in this process)",
     )
     parser.add_argument(
-        "--threads-per-fit", type=int, metavar="N",
+        "--threads-per-fit",
+        type=int,
+        metavar="N",
         help="TensorFlow threads per fit on the LocalCluster's workers, through "
-             "SKDNN_NUM_THREADS (default: Dask's OMP_NUM_THREADS=1)",
+        "SKDNN_NUM_THREADS (default: Dask's OMP_NUM_THREADS=1)",
     )
     return parser.parse_args()
 
@@ -101,10 +106,15 @@ def connect(stack, args):
     if args.scheduler:
         return stack.enter_context(Client(args.scheduler))
     env = {"SKDNN_NUM_THREADS": str(args.threads_per_fit)} if args.threads_per_fit else {}
-    cluster = stack.enter_context(LocalCluster(
-        n_workers=args.workers, threads_per_worker=1, processes=True,
-        dashboard_address=None, env=env,
-    ))
+    cluster = stack.enter_context(
+        LocalCluster(
+            n_workers=args.workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            env=env,
+        )
+    )
     return stack.enter_context(Client(cluster))
 
 
@@ -132,10 +142,12 @@ def main():
     start = time.perf_counter()
     X, y = load_digits(return_X_y=True)
     X_train, X_test, y_train, y_test = train_test_split(X, y, stratify=y, random_state=0)
-    pipeline = Pipeline([
-        ("scale", MinMaxScaler()),
-        ("dnn", DNNClassifier(optimizer="sgd", epochs=50, random_state=0)),
-    ])
+    pipeline = Pipeline(
+        [
+            ("scale", MinMaxScaler()),
+            ("dnn", DNNClassifier(optimizer="sgd", epochs=50, random_state=0)),
+        ]
+    )
     grid = {
         "dnn__learning_rate": [0.01, 0.1],
         "dnn__momentum": [0.0, 0.9],

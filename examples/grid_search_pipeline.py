@@ -32,10 +32,12 @@ from skdnn import DNNClassifier  # noqa: E402
 def main():
     X, y = load_breast_cancer(return_X_y=True, as_frame=True)
     X_train, X_test, y_train, y_test = train_test_split(X, y, stratify=y, random_state=0)
-    pipeline = Pipeline([
-        ("scale", StandardScaler()),
-        ("dnn", DNNClassifier(optimizer="sgd", epochs=100, random_state=0)),
-    ])
+    pipeline = Pipeline(
+        [
+            ("scale", StandardScaler()),
+            ("dnn", DNNClassifier(optimizer="sgd", epochs=100, random_state=0)),
+        ]
+    )
     grid = {
         "dnn__learning_rate": [0.001, 0.01, 0.1],
         "dnn__momentum": [0.0, 0.9],

@@ -41,8 +41,10 @@ def load_images():
         )
         return train_input, train_target, test_input, test_target, "Fashion-MNIST", 255.0
     except Exception as error:  # no network: fall back to bundled images
-        print(f"Fashion-MNIST is not reachable ({type(error).__name__}); "
-              f"using scikit-learn's digits images.")
+        print(
+            f"Fashion-MNIST is not reachable ({type(error).__name__}); "
+            f"using scikit-learn's digits images."
+        )
         from sklearn.datasets import load_digits
 
         digits = load_digits()

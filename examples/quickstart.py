@@ -54,8 +54,10 @@ def main():
     print("\nBest parameters:", search.best_params_)
 
     best = search.best_estimator_[-1]
-    print(f"Best network trained {best.n_iter_} epochs; "
-          f"validation accuracy {best.best_validation_score_:.3f}")
+    print(
+        f"Best network trained {best.n_iter_} epochs; "
+        f"validation accuracy {best.best_validation_score_:.3f}"
+    )
     print(f"\nTest accuracy: {search.score(X_test, y_test):.3f}\n")
     print(classification_report(y_test, search.predict(X_test)))
 

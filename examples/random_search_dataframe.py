@@ -59,7 +59,9 @@ def load_frame():
     X = X.assign(
         sex=X["sex"].astype(int).astype(str),
         bmi_class=pd.cut(
-            X["bmi"], bins=[0, 18.5, 25, 30, float("inf")], right=False,
+            X["bmi"],
+            bins=[0, 18.5, 25, 30, float("inf")],
+            right=False,
             labels=["underweight", "normal", "overweight", "obese"],
         ).astype(str),
     )
@@ -71,15 +73,25 @@ def main():
     numeric = [column for column in X.columns if column not in CATEGORICAL]
     X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
 
-    pipeline = Pipeline([
-        # pandas output: the network records the names of the columns it sees.
-        ("prepare", ColumnTransformer([
-            ("numeric", StandardScaler(), numeric),
-            ("categorical", OneHotEncoder(handle_unknown="ignore", sparse_output=False),
-             CATEGORICAL),
-        ]).set_output(transform="pandas")),
-        ("dnn", DNNRegressor(optimizer="sgd", epochs=100, random_state=0)),
-    ])
+    pipeline = Pipeline(
+        [
+            # pandas output: the network records the names of the columns it sees.
+            (
+                "prepare",
+                ColumnTransformer(
+                    [
+                        ("numeric", StandardScaler(), numeric),
+                        (
+                            "categorical",
+                            OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+                            CATEGORICAL,
+                        ),
+                    ]
+                ).set_output(transform="pandas"),
+            ),
+            ("dnn", DNNRegressor(optimizer="sgd", epochs=100, random_state=0)),
+        ]
+    )
     distributions = {
         "dnn__learning_rate": loguniform(1e-3, 1e-1),
         "dnn__momentum": [0.0, 0.5, 0.9],
@@ -97,9 +109,11 @@ def main():
 
     net = search.best_estimator_[-1]
     best = search.best_params_
-    print(f"\nBest: learning_rate={best['dnn__learning_rate']:.4g}, "
-          f"momentum={best['dnn__momentum']}, "
-          f"hidden_layer_sizes={best['dnn__hidden_layer_sizes']}")
+    print(
+        f"\nBest: learning_rate={best['dnn__learning_rate']:.4g}, "
+        f"momentum={best['dnn__momentum']}, "
+        f"hidden_layer_sizes={best['dnn__hidden_layer_sizes']}"
+    )
     one_hot = [name for name in net.feature_names_in_ if name.startswith("categorical__")]
     print(f"Network inputs: {net.n_features_in_} columns, one-hot: {', '.join(one_hot)}")
     print(f"Epochs run by the refitted network: {net.n_iter_}")

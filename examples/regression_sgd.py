@@ -27,15 +27,25 @@ def main():
 
     for hidden_layer_sizes in [(), (32,)]:
         model = DNNRegressor(
-            hidden_layer_sizes=hidden_layer_sizes, optimizer="sgd", learning_rate=0.01,
-            momentum=0.0, batch_size=32, epochs=40, loss="mse", random_state=123,
+            hidden_layer_sizes=hidden_layer_sizes,
+            optimizer="sgd",
+            learning_rate=0.01,
+            momentum=0.0,
+            batch_size=32,
+            epochs=40,
+            loss="mse",
+            random_state=123,
         ).fit(X_train, y_train)
         predicted = model.predict(X_test)
-        print(f"hidden_layer_sizes={hidden_layer_sizes}: {model.n_iter_} epochs, "
-              f"final training loss {model.loss_curve_[-1]:.4f} (standardized target)")
-        print(f"  test MSE {mean_squared_error(y_test, predicted):.2f}, "
-              f"MAE {mean_absolute_error(y_test, predicted):.2f}, "
-              f"R^2 {model.score(X_test, y_test):.3f}")
+        print(
+            f"hidden_layer_sizes={hidden_layer_sizes}: {model.n_iter_} epochs, "
+            f"final training loss {model.loss_curve_[-1]:.4f} (standardized target)"
+        )
+        print(
+            f"  test MSE {mean_squared_error(y_test, predicted):.2f}, "
+            f"MAE {mean_absolute_error(y_test, predicted):.2f}, "
+            f"R^2 {model.score(X_test, y_test):.3f}"
+        )
         # Keras's evaluate reports the compiled loss in the target's units.
         print(f"  model_.evaluate MSE {model.model_.evaluate(X_test, y_test, verbose=0):.2f}")
         if not hidden_layer_sizes:

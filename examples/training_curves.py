@@ -43,8 +43,9 @@ def main(output_folder):
         callbacks=[keras.callbacks.ReduceLROnPlateau(monitor="val_loss", patience=3)],
         random_state=42,
     ).fit(X / 16.0, y)
-    print(f"trained {clf.n_iter_} epochs; best validation accuracy "
-          f"{clf.best_validation_score_:.4f}")
+    print(
+        f"trained {clf.n_iter_} epochs; best validation accuracy {clf.best_validation_score_:.4f}"
+    )
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     for ax, metric in zip(axes, ["loss", "accuracy", "AUC"], strict=True):

@@ -114,7 +114,8 @@ class BaseDNN(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         "batch_normalization": ["boolean"],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "optimizer": [
-            _AnyCaseOptions(set(OPTIMIZERS)), HasMethods(["apply_gradients", "get_config"])
+            _AnyCaseOptions(set(OPTIMIZERS)),
+            HasMethods(["apply_gradients", "get_config"]),
         ],
         "learning_rate": [
             Interval(Real, 0, None, closed="neither"),
@@ -129,7 +130,9 @@ class BaseDNN(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [
-            Interval(Integral, 1, None, closed="left"), StrOptions({"auto"}), None
+            Interval(Integral, 1, None, closed="left"),
+            StrOptions({"auto"}),
+            None,
         ],
         "tol": [Interval(Real, 0, None, closed="left")],
         "random_state": ["random_state"],
@@ -237,11 +240,26 @@ default=None
             The fitted estimator.
         """
         warm = self.warm_start and is_fitted(self)
-        return self._fit(X, y, sample_weight, warm=warm, incremental=False,
-                         validation_data=(X_val, y_val, sample_weight_val))
+        return self._fit(
+            X,
+            y,
+            sample_weight,
+            warm=warm,
+            incremental=False,
+            validation_data=(X_val, y_val, sample_weight_val),
+        )
 
-    def _fit(self, X, y, sample_weight, *, warm, incremental, classes=None,
-             validation_data=(None, None, None)):
+    def _fit(
+        self,
+        X,
+        y,
+        sample_weight,
+        *,
+        warm,
+        incremental,
+        classes=None,
+        validation_data=(None, None, None),
+    ):
         """One all-or-nothing call of fit or partial_fit."""
         # A shallow working copy: training replaces its attributes (and never
         # changes a shared object in place) until _commit.
@@ -352,8 +370,15 @@ default=None
                 raise ValueError("sample_weight_val needs X_val and y_val.")
             return None
         X_val, y_val = validate_data(
-            self, X_val, y_val, reset=False, dtype=(np.float32, np.float64), allow_nd=True,
-            accept_sparse=_SPARSE_FORMATS, multi_output=True, y_numeric=is_regressor(self),
+            self,
+            X_val,
+            y_val,
+            reset=False,
+            dtype=(np.float32, np.float64),
+            allow_nd=True,
+            accept_sparse=_SPARSE_FORMATS,
+            multi_output=True,
+            y_numeric=is_regressor(self),
         )
         # The same kind as X: the compiled evaluation takes one or the other.
         if sparse:
@@ -376,11 +401,13 @@ default=None
         sample_weight_val = encoder.sample_weight(
             y_val, sample_weight_val, getattr(self, "class_weight", None)
         )
-        return _Validation(X_val.astype(np.float32, copy=False), y_val,
-                           encoder.transform(y_val), sample_weight_val)
+        return _Validation(
+            X_val.astype(np.float32, copy=False), y_val, encoder.transform(y_val), sample_weight_val
+        )
 
-    def _prepare(self, X, y, sample_weight, warm, incremental, classes,
-                 validation_data=(None, None, None)):
+    def _prepare(
+        self, X, y, sample_weight, warm, incremental, classes, validation_data=(None, None, None)
+    ):
         """Check everything and build what this call trains from.
 
         Called on the working copy: it sets the validated data's attributes
@@ -392,8 +419,15 @@ default=None
         # float64 stays as it is here: the one conversion to float32 happens
         # when the training tensor is made (see as_training_tensor).
         X, y = validate_data(
-            self, X, y, reset=not warm, dtype=(np.float32, np.float64), allow_nd=True,
-            accept_sparse=_SPARSE_FORMATS, multi_output=True, y_numeric=is_regressor(self),
+            self,
+            X,
+            y,
+            reset=not warm,
+            dtype=(np.float32, np.float64),
+            allow_nd=True,
+            accept_sparse=_SPARSE_FORMATS,
+            multi_output=True,
+            y_numeric=is_regressor(self),
         )
         X = _as_csr(X)
         encoder = self._target_encoder if warm else self._make_target_encoder()
@@ -415,8 +449,9 @@ default=None
         drawn = rng.randint(np.iinfo(np.int32).max, size=len(_SEED_NAMES))
         seeds = dict(zip(_SEED_NAMES, drawn, strict=True))
         early_stopping = self.early_stopping and not incremental
-        validation = self._validation_data(*validation_data, encoder,
-                                           architecture["input_shape"], sp.issparse(X))
+        validation = self._validation_data(
+            *validation_data, encoder, architecture["input_shape"], sp.issparse(X)
+        )
         # class_weight is the classifier's; the encoder turns it into weights.
         sample_weight = encoder.sample_weight(y, sample_weight, getattr(self, "class_weight", None))
         y_encoded = encoder.transform(y)
@@ -425,8 +460,12 @@ default=None
                 y, encoder, int(seeds["validation_split"]), early_stopping
             )
             if early_stopping:
-                validation = _Validation(X[val_idx].astype(np.float32, copy=False), y[val_idx],
-                                         y_encoded[val_idx], sample_weight[val_idx])
+                validation = _Validation(
+                    X[val_idx].astype(np.float32, copy=False),
+                    y[val_idx],
+                    y_encoded[val_idx],
+                    sample_weight[val_idx],
+                )
         else:
             train_idx = np.arange(len(y))
         if early_stopping and not np.sum(validation.sample_weight) > 0:
@@ -435,8 +474,7 @@ default=None
                 "cannot measure anything. Use early_stopping=False or other weights."
             )
 
-        optimizer = make_optimizer(self.optimizer, self.learning_rate, self.momentum,
-                                   self.nesterov)
+        optimizer = make_optimizer(self.optimizer, self.learning_rate, self.momentum, self.nesterov)
         learning_rate, recompile, callback_model = None, None, None
         if warm:
             model = self.model_
@@ -445,8 +483,9 @@ default=None
             if optimizer is not model.optimizer:
                 recompile = (optimizer, compile_loss, encoder.metrics(self.metrics))
             if callbacks:
-                callback_model = _copy_compiled(model, optimizer, compile_loss,
-                                                encoder.metrics(self.metrics))
+                callback_model = _copy_compiled(
+                    model, optimizer, compile_loss, encoder.metrics(self.metrics)
+                )
                 start.assign_to(callback_model)
         else:
             model, network = build_network(
@@ -456,8 +495,11 @@ default=None
                 seed=int(seeds["network"]),
                 **architecture,
             )
-            model.compile(optimizer=optimizer, loss=compile_loss,
-                          metrics=encoder.metrics(self.metrics) or None)
+            model.compile(
+                optimizer=optimizer,
+                loss=compile_loss,
+                metrics=encoder.metrics(self.metrics) or None,
+            )
             optimizer.build(model.trainable_variables)
             start = NetworkState.of(model)
             callback_model = model if callbacks else None
@@ -485,20 +527,35 @@ default=None
             stopping_rule=not incremental,
             early_stopping=early_stopping,
             tol=float(self.tol),
-            n_iter_no_change=(int(self.n_iter_no_change)
-                              if isinstance(self.n_iter_no_change, Integral)
-                              else self.n_iter_no_change),
+            n_iter_no_change=(
+                int(self.n_iter_no_change)
+                if isinstance(self.n_iter_no_change, Integral)
+                else self.n_iter_no_change
+            ),
             adaptive=self.learning_rate == "adaptive",
             alpha=float(self.alpha),
             verbose=int(self.verbose),
             learning_rate=self.learning_rate,
         )
         return _FitPlan(
-            warm=warm, X=X, y=y, y_encoded=y_encoded, sample_weight=sample_weight,
-            encoder=encoder, architecture=architecture, model=model, start=start,
-            learning_rate=learning_rate, recompile=recompile, spec=spec, config=config,
-            callbacks=callbacks, callback_model=callback_model, train_idx=train_idx,
-            validation=validation, seeds=seeds,
+            warm=warm,
+            X=X,
+            y=y,
+            y_encoded=y_encoded,
+            sample_weight=sample_weight,
+            encoder=encoder,
+            architecture=architecture,
+            model=model,
+            start=start,
+            learning_rate=learning_rate,
+            recompile=recompile,
+            spec=spec,
+            config=config,
+            callbacks=callbacks,
+            callback_model=callback_model,
+            train_idx=train_idx,
+            validation=validation,
+            seeds=seeds,
         )
 
     def _continued_optimizer(self, optimizer):
@@ -549,20 +606,31 @@ default=None
         X, encoder = plan.X, plan.encoder
         validation = None
         if plan.validation is not None:
-            validation = (plan.validation.X, plan.validation.y_encoded,
-                          plan.validation.sample_weight)
-        data = [as_training_data(X),
-                *map(keras.ops.convert_to_tensor, (plan.y_encoded, plan.sample_weight))]
+            validation = (
+                plan.validation.X,
+                plan.validation.y_encoded,
+                plan.validation.sample_weight,
+            )
+        data = [
+            as_training_data(X),
+            *map(keras.ops.convert_to_tensor, (plan.y_encoded, plan.sample_weight)),
+        ]
         with checkout_trainer(plan.spec) as trainer:
             trainer.load(plan.start)
             if plan.learning_rate is not None:
                 trainer.learning_rate.assign(plan.learning_rate)
             run = TrainingRun(
-                trainer, plan.config, data, plan.train_idx, validation, encoder.scaling(),
+                trainer,
+                plan.config,
+                data,
+                plan.train_idx,
+                validation,
+                encoder.scaling(),
                 shuffle_rng=np.random.RandomState(plan.seeds["shuffle"]),
                 history=getattr(self, "history_", {}) if plan.warm else {},
                 first_epoch=self.n_iter_ if plan.warm else 0,
-                callbacks=plan.callbacks, callback_model=plan.callback_model,
+                callbacks=plan.callbacks,
+                callback_model=plan.callback_model,
                 observer=plan.observer,
             )
             return run.run()
@@ -615,8 +683,14 @@ default=None
         sparse matrix stays sparse.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32), allow_nd=True,
-                          accept_sparse=_SPARSE_FORMATS)
+        X = validate_data(
+            self,
+            X,
+            reset=False,
+            dtype=(np.float64, np.float32),
+            allow_nd=True,
+            accept_sparse=_SPARSE_FORMATS,
+        )
         X = _as_csr(X)
         if X.shape[1:] != self._architecture["input_shape"]:
             raise ValueError(

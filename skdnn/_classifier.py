@@ -177,15 +177,21 @@ class DNNClassifier(ClassifierMixin, BaseDNN):
                 "classes must be passed on the first call to partial_fit: the network's "
                 "output layer needs every class that later batches may contain."
             )
-        if not first and classes is not None and not np.array_equal(
-            np.unique(classes), self.classes_
+        if (
+            not first
+            and classes is not None
+            and not np.array_equal(np.unique(classes), self.classes_)
         ):
             raise ValueError(
                 f"classes={list(np.unique(classes))} differs from the classes of the first "
                 f"call to partial_fit, {self.classes_.tolist()}."
             )
         return self._fit(
-            X, y, sample_weight, warm=not first, incremental=True,
+            X,
+            y,
+            sample_weight,
+            warm=not first,
+            incremental=True,
             classes=None if classes is None else np.asarray(classes),
         )
 

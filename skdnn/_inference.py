@@ -62,8 +62,10 @@ def forward(model, X, until="output"):
                 x += layer.bias.numpy().astype(dtype, copy=False)
             x = _activate(x, layer.activation)
         elif kind == "BatchNormalization":
-            mean, variance = (np.asarray(v, dtype=dtype) for v in
-                              (layer.moving_mean.numpy(), layer.moving_variance.numpy()))
+            mean, variance = (
+                np.asarray(v, dtype=dtype)
+                for v in (layer.moving_mean.numpy(), layer.moving_variance.numpy())
+            )
             scale = np.asarray(layer.gamma.numpy(), dtype=dtype) / np.sqrt(variance + layer.epsilon)
             x = (x - mean) * scale + np.asarray(layer.beta.numpy(), dtype=dtype)
         elif kind == "Activation":

@@ -141,8 +141,7 @@ def make_optimizer(optimizer, learning_rate, momentum, nesterov):
     # A fixed name: Keras would otherwise number each new optimizer ("adam_7"),
     # and TensorFlow keeps a kernel for every variable name it ever saw, so
     # each fit would leave memory behind.
-    return getattr(keras.optimizers, class_name)(learning_rate=learning_rate, name=name,
-                                                 **kwargs)
+    return getattr(keras.optimizers, class_name)(learning_rate=learning_rate, name=name, **kwargs)
 
 
 def regression_loss(loss):

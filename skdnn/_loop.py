@@ -135,8 +135,21 @@ class TrainingRun:
         ``_sklearn_callbacks.py``).
     """
 
-    def __init__(self, trainer, config, data, train_idx, validation, scaling, shuffle_rng,
-                 history, first_epoch, callbacks=(), callback_model=None, observer=None):
+    def __init__(
+        self,
+        trainer,
+        config,
+        data,
+        train_idx,
+        validation,
+        scaling,
+        shuffle_rng,
+        history,
+        first_epoch,
+        callbacks=(),
+        callback_model=None,
+        observer=None,
+    ):
         self.trainer = trainer
         self.config = config
         self.data = data
@@ -191,8 +204,11 @@ class TrainingRun:
         if model is not None:
             model.stop_training = False
         return keras.callbacks.CallbackList(
-            self.callbacks, add_progbar=self.config.verbose > 0, model=model,
-            verbose=self.config.verbose, epochs=self.first_epoch + self.config.epochs,
+            self.callbacks,
+            add_progbar=self.config.verbose > 0,
+            model=model,
+            verbose=self.config.verbose,
+            epochs=self.first_epoch + self.config.epochs,
             steps=n_batches,
         )
 
@@ -297,4 +313,3 @@ class TrainingRun:
             return False
         self.result.converged = True
         return True
-

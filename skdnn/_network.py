@@ -104,9 +104,9 @@ def build_network(
             x = keras.layers.BatchNormalization(name=f"hidden_{depth}_batch_norm")(x)
         x = keras.layers.Activation(activation, name=f"hidden_{depth}_activation")(x)
         if rate > 0:
-            x = keras.layers.Dropout(
-                float(rate), seed=next(seeds), name=f"hidden_{depth}_dropout"
-            )(x)
+            x = keras.layers.Dropout(float(rate), seed=next(seeds), name=f"hidden_{depth}_dropout")(
+                x
+            )
     # The output layer feeds no ReLU: Glorot suits its linear/softmax output.
     outputs = keras.layers.Dense(
         n_outputs,

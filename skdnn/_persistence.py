@@ -176,8 +176,10 @@ def to_json_value(value):
     if isinstance(value, dict):
         return {"__dict__": [[to_json_value(k), to_json_value(v)] for k, v in value.items()]}
     if isinstance(value, np.ndarray):
-        return {"__ndarray__": [to_json_value(v) for v in value.tolist()],
-                "dtype": value.dtype.str if value.dtype != object else "object"}
+        return {
+            "__ndarray__": [to_json_value(v) for v in value.tolist()],
+            "dtype": value.dtype.str if value.dtype != object else "object",
+        }
     if isinstance(value, np.generic):
         return value.item()
     if value is None or isinstance(value, (bool, int, float, str)):
@@ -219,8 +221,9 @@ def _upgrade_format_1(params, fitted):
         state["y_ndim"] = fitted.pop("_y_ndim")
         params = {"output_activation": output_activation}
     else:
-        state = {name: encoder["fitted"][f"{name}_"]
-                 for name in ("target_type", "classes", "n_outputs")}
+        state = {
+            name: encoder["fitted"][f"{name}_"] for name in ("target_type", "classes", "n_outputs")
+        }
         params = {}
     fitted["_target_encoder"] = {"class": encoder["class"], "params": params, "state": state}
     return fitted
@@ -281,8 +284,7 @@ def save(estimator, path):
             file.write(data)
             file.flush()
             os.fsync(file.fileno())
-        mode = (stat.S_IMODE(os.stat(path).st_mode) if os.path.exists(path)
-                else _new_file_mode())
+        mode = stat.S_IMODE(os.stat(path).st_mode) if os.path.exists(path) else _new_file_mode()
         os.chmod(temporary, mode)
         os.replace(temporary, path)
     except BaseException:

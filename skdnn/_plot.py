@@ -37,8 +37,12 @@ def _skdnn_curves(estimator, metric):
     best_epoch = None
     if "val_loss" in history and estimator.early_stopping:
         best_epoch = int(np.argmin(history["val_loss"])) + 1
-    return {"train_values": history[metric], "val_values": history.get(f"val_{metric}"),
-            "metric": metric, "best_epoch": best_epoch}
+    return {
+        "train_values": history[metric],
+        "val_values": history.get(f"val_{metric}"),
+        "metric": metric,
+        "best_epoch": best_epoch,
+    }
 
 
 def _mlp_curves(estimator, metric):
@@ -80,7 +84,9 @@ def _mlp_curves(estimator, metric):
         train_values, val_values = estimator.loss_curve_, None
     else:
         raise _unknown_metric(
-            metric, owner, available,
+            metric,
+            owner,
+            available,
             f" ({score_name!r}, or 'score', is validation_scores_, recorded with "
             "early_stopping=True.)",
         )
@@ -89,8 +95,12 @@ def _mlp_curves(estimator, metric):
         # MLP keeps the weights of the first epoch with its best validation score.
         best = np.flatnonzero(np.asarray(scores) == estimator.best_validation_score_)
         best_epoch = int(best[0]) + 1 if best.size else None
-    return {"train_values": train_values, "val_values": val_values, "metric": metric,
-            "best_epoch": best_epoch}
+    return {
+        "train_values": train_values,
+        "val_values": val_values,
+        "metric": metric,
+        "best_epoch": best_epoch,
+    }
 
 
 class TrainingCurveDisplay:
@@ -155,8 +165,9 @@ class TrainingCurveDisplay:
     'accuracy'
     """
 
-    def __init__(self, *, train_values, val_values=None, metric="loss", best_epoch=None,
-                 estimator_name=None):
+    def __init__(
+        self, *, train_values, val_values=None, metric="loss", best_epoch=None, estimator_name=None
+    ):
         self.train_values = train_values
         self.val_values = val_values
         self.metric = metric
@@ -214,7 +225,9 @@ class TrainingCurveDisplay:
         self.best_epoch_line_ = None
         if self.best_epoch is not None:
             self.best_epoch_line_ = ax.axvline(
-                self.best_epoch, linestyle="--", color="gray",
+                self.best_epoch,
+                linestyle="--",
+                color="gray",
                 label=f"{prefix}best epoch ({self.best_epoch})",
             )
         ax.set_xlabel("epoch")

@@ -148,7 +148,8 @@ class EpochObserver:
         """
         self._context = self.task.context.subcontext(task_name="epoch")
         self._context.call_on_fit_task_begin(
-            estimator=self.task.estimator, **self.task.data,
+            estimator=self.task.estimator,
+            **self.task.data,
             reconstruction_attributes=self._fitted_attributes,
         )
 
@@ -176,7 +177,8 @@ class EpochObserver:
         self._state = trainer.state
         context, self._context = self._context, None
         return context.call_on_fit_task_end(
-            estimator=self.task.estimator, **self.task.data,
+            estimator=self.task.estimator,
+            **self.task.data,
             reconstruction_attributes=self._fitted_attributes,
         )
 

@@ -356,8 +356,9 @@ class Trainer:
             if spec.sparse_input:
                 # The same layers on a sparse input: the first Dense layer
                 # multiplies the sparse batch (tf.sparse under the hood).
-                inputs = keras.Input(shape=spec.network.input_shape[1:], sparse=True,
-                                     name=spec.network.input.name)
+                inputs = keras.Input(
+                    shape=spec.network.input_shape[1:], sparse=True, name=spec.network.input.name
+                )
             model = keras.models.clone_model(spec.network, input_tensors=inputs)
             optimizer = type(spec.optimizer).from_config(spec.optimizer.get_config())
             optimizer.build(model.trainable_variables)
@@ -397,9 +398,14 @@ class Trainer:
 
         self._reset_metrics()
         loss = self._train_epoch(
-            X, y, sample_weight, tf.constant(permutation, dtype=tf.int32),
-            tf.constant(batch_size, dtype=tf.int32), tf.constant(alpha, dtype=tf.float32),
-            scale, offset,
+            X,
+            y,
+            sample_weight,
+            tf.constant(permutation, dtype=tf.int32),
+            tf.constant(batch_size, dtype=tf.int32),
+            tf.constant(alpha, dtype=tf.float32),
+            scale,
+            offset,
         )
         return float(loss), self._metric_results()
 
@@ -413,9 +419,7 @@ class Trainer:
         for start in range(0, X.shape[0], EVALUATE_CHUNK_SIZE):
             chunk = slice(start, start + EVALUATE_CHUNK_SIZE)
             X_chunk = as_training_data(X[chunk]) if sp.issparse(X) else X[chunk]
-            total += float(
-                self._evaluate(X_chunk, y[chunk], sample_weight[chunk], scale, offset)
-            )
+            total += float(self._evaluate(X_chunk, y[chunk], sample_weight[chunk], scale, offset))
         weight_sum = float(np.sum(sample_weight))
         return (total / weight_sum if weight_sum else 0.0), self._metric_results()
 
@@ -476,8 +480,7 @@ def _compile_functions(spec, model, optimizer, metrics):
         shape = tf.stack([tf.shape(rows, out_type=tf.int64)[0], n_features])
         return tf.SparseTensor(coordinates, tf.gather(data, flat), shape)
 
-    def batch_step(X, y, sample_weight, indices, weight_total, n_replicas, alpha, scale,
-                   offset):
+    def batch_step(X, y, sample_weight, indices, weight_total, n_replicas, alpha, scale, offset):
         """One gradient step on the rows ``indices`` (of one replica)."""
         X_batch = gather_rows(X, indices)
         y_batch = tf.gather(y, indices)
@@ -509,14 +512,22 @@ def _compile_functions(spec, model, optimizer, metrics):
     def run_step(X, y, sample_weight, indices, alpha, scale, offset):
         weight_total = tf.reduce_sum(tf.gather(sample_weight, indices))
         if strategy is None:
-            return batch_step(X, y, sample_weight, indices, weight_total, 1, alpha, scale,
-                              offset)
+            return batch_step(X, y, sample_weight, indices, weight_total, 1, alpha, scale, offset)
 
         def replica_step(indices):
             context = tf.distribute.get_replica_context()
-            share = indices[context.replica_id_in_sync_group::context.num_replicas_in_sync]
-            return batch_step(X, y, sample_weight, share, weight_total,
-                              context.num_replicas_in_sync, alpha, scale, offset)
+            share = indices[context.replica_id_in_sync_group :: context.num_replicas_in_sync]
+            return batch_step(
+                X,
+                y,
+                sample_weight,
+                share,
+                weight_total,
+                context.num_replicas_in_sync,
+                alpha,
+                scale,
+                offset,
+            )
 
         per_replica = strategy.run(replica_step, args=(indices,))
         return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
@@ -542,8 +553,11 @@ def _compile_functions(spec, model, optimizer, metrics):
     target_dtype, target_shape = spec.target_signature
     X_spec = tf.TensorSpec([None, *model.input_shape[1:]], tf.float32)
     if spec.sparse_input:
-        X_spec = (tf.TensorSpec([None], tf.float32), tf.TensorSpec([None], tf.int64),
-                  tf.TensorSpec([None], tf.int64))
+        X_spec = (
+            tf.TensorSpec([None], tf.float32),
+            tf.TensorSpec([None], tf.int64),
+            tf.TensorSpec([None], tf.int64),
+        )
     y_spec = tf.TensorSpec([None, *target_shape], tf.as_dtype(target_dtype))
     weight_spec = tf.TensorSpec([None], tf.float32)
     scale_spec = offset_spec = tf.TensorSpec(spec.scaling_shape, tf.float32)
@@ -551,13 +565,29 @@ def _compile_functions(spec, model, optimizer, metrics):
     # TensorFlow's retracing detector keys functions by their code object, so
     # the first traces of different trainers (architectures) would read as
     # retraces of one function; a partial gives each trainer its own key.
-    train = tf.function(functools.partial(train_epoch), input_signature=[
-        X_spec, y_spec, weight_spec, tf.TensorSpec([None], tf.int32), scalar(tf.int32),
-        scalar(tf.float32), scale_spec, offset_spec,
-    ])
-    evaluate = tf.function(functools.partial(evaluate), input_signature=[
-        X_spec, y_spec, weight_spec, scale_spec, offset_spec,
-    ])
+    train = tf.function(
+        functools.partial(train_epoch),
+        input_signature=[
+            X_spec,
+            y_spec,
+            weight_spec,
+            tf.TensorSpec([None], tf.int32),
+            scalar(tf.int32),
+            scalar(tf.float32),
+            scale_spec,
+            offset_spec,
+        ],
+    )
+    evaluate = tf.function(
+        functools.partial(evaluate),
+        input_signature=[
+            X_spec,
+            y_spec,
+            weight_spec,
+            scale_spec,
+            offset_spec,
+        ],
+    )
     return train, evaluate
 
 

@@ -55,8 +55,10 @@ def fitted_state(est, X):
     optimizer = est.model_.optimizer
     return {
         "attributes": {
-            name: copy.deepcopy(value) for name, value in vars(est).items()
-            if name.endswith("_") and not name.startswith("_")
+            name: copy.deepcopy(value)
+            for name, value in vars(est).items()
+            if name.endswith("_")
+            and not name.startswith("_")
             and name not in ("model_", "callbacks_")
         },
         "predictions": predictions(est, X),

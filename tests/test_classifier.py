@@ -47,8 +47,7 @@ def test_binary_boolean_labels(classification_data):
 
 
 def test_multilabel():
-    X, Y = make_multilabel_classification(n_samples=150, n_features=8, n_classes=4,
-                                          random_state=0)
+    X, Y = make_multilabel_classification(n_samples=150, n_features=8, n_classes=4, random_state=0)
     clf = DNNClassifier(**{**FAST, "epochs": 40, "learning_rate": 0.05}).fit(X, Y)
     assert clf.n_outputs_ == 4
     np.testing.assert_array_equal(clf.classes_, np.arange(4))
@@ -118,7 +117,8 @@ def test_keras_loss_names_fit_the_target(classification_data):
     binary = DNNClassifier(loss="sparse_categorical_crossentropy", **FAST).fit(X, y == 1)
     np.testing.assert_array_equal(
         binary.predict_proba(X),
-        DNNClassifier(loss="binary_crossentropy", **FAST).fit(X, y == 1).predict_proba(X))
+        DNNClassifier(loss="binary_crossentropy", **FAST).fit(X, y == 1).predict_proba(X),
+    )
 
 
 def test_keras_loss_objects_get_the_targets_they_expect(classification_data):
@@ -128,9 +128,11 @@ def test_keras_loss_objects_get_the_targets_they_expect(classification_data):
     auto = DNNClassifier(**FAST).fit(X, y)
     # One-hot targets for CategoricalCrossentropy, logits with from_logits=True:
     # the same cross-entropy as "auto", up to float32 rounding.
-    for loss in (keras.losses.CategoricalCrossentropy(),
-                 keras.losses.CategoricalCrossentropy(from_logits=True),
-                 keras.losses.SparseCategoricalCrossentropy(from_logits=True)):
+    for loss in (
+        keras.losses.CategoricalCrossentropy(),
+        keras.losses.CategoricalCrossentropy(from_logits=True),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    ):
         est = DNNClassifier(loss=loss, **FAST).fit(X, y)
         np.testing.assert_allclose(est.loss_curve_, auto.loss_curve_, rtol=1e-4)
     with pytest.raises(ValueError, match="BinaryCrossentropy.*does not fit a 'multiclass'"):

@@ -27,9 +27,7 @@ def _instances():
     return [DNNClassifier(**params), DNNRegressor(**params)]
 
 
-@parametrize_with_checks(
-    _instances(), expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS
-)
+@parametrize_with_checks(_instances(), expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS)
 def test_sklearn_compatible_estimator(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)

@@ -38,12 +38,17 @@ def client():
         # (OMP_NUM_THREADS=1, set by the nanny) in charge of TensorFlow's pools.
         for name in _THREAD_SETTINGS:
             env.delenv(name, raising=False)
-        with distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-        ) as cluster, distributed.Client(cluster) as client:
+        with (
+            distributed.LocalCluster(
+                n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            ) as cluster,
+            distributed.Client(cluster) as client,
+        ):
             # Let the workers import TensorFlow while this process does too.
-            warming = [client.submit(_import_tensorflow, pure=False, workers=[worker])
-                       for worker in client.nthreads()]
+            warming = [
+                client.submit(_import_tensorflow, pure=False, workers=[worker])
+                for worker in client.nthreads()
+            ]
             yield client
             del warming
 
@@ -61,8 +66,7 @@ def sequential_search(classification_data):
     return _grid_search().set_params(n_jobs=1).fit(*classification_data)
 
 
-def test_grid_search_on_workers_equals_sequential(client, classification_data,
-                                                   sequential_search):
+def test_grid_search_on_workers_equals_sequential(client, classification_data, sequential_search):
     with distributed.get_task_stream(client) as tasks, joblib.parallel_backend("dask"):
         search = _grid_search().fit(*classification_data)
     assert tasks.data, "the search did not run on the cluster"
@@ -88,8 +92,7 @@ def test_estimators_fitted_on_workers_predict_like_local_ones(client, data_for, 
     X, y = data_for(Estimator)
     estimator = Estimator(**SMALL)
     with joblib.parallel_backend("dask"):
-        result = cross_validate(estimator, X, y, cv=2, return_estimator=True,
-                                return_indices=True)
+        result = cross_validate(estimator, X, y, cv=2, return_estimator=True, return_indices=True)
     for remote, train in zip(result["estimator"], result["indices"]["train"], strict=True):
         local = clone(estimator).fit(X[train], y[train])
         assert remote.n_iter_ == local.n_iter_
@@ -132,8 +135,13 @@ def test_successive_halving_over_epochs(client, classification_data):
     search = HalvingRandomSearchCV(
         DNNClassifier(random_state=0),
         {"hidden_layer_sizes": [(8,), (8, 8)], "learning_rate": [0.003, 0.01, 0.03, 0.1]},
-        resource="epochs", min_resources=2, max_resources=8, factor=2,
-        n_candidates=4, cv=2, random_state=0,
+        resource="epochs",
+        min_resources=2,
+        max_resources=8,
+        factor=2,
+        n_candidates=4,
+        cv=2,
+        random_state=0,
     )
     with joblib.parallel_backend("dask"):
         search.fit(X, y)
@@ -149,8 +157,10 @@ def test_successive_halving_over_epochs(client, classification_data):
     assert 1 <= search.best_estimator_.n_iter_ <= 8
 
 
-@pytest.mark.skip(reason="dask-ml HyperbandSearchCV fails with dask >= 2025.3 "
-                         "(dask/dask-ml#1016); unskip when fixed")
+@pytest.mark.skip(
+    reason="dask-ml HyperbandSearchCV fails with dask >= 2025.3 "
+    "(dask/dask-ml#1016); unskip when fixed"
+)
 def test_dask_ml_hyperband_over_partial_fit(client, classification_data):
     # With dask 2026.8 and dask-ml 2025.1.0, fit raises "RuntimeError:
     # Attempting to use an asynchronous Client in a synchronous context of
@@ -162,7 +172,8 @@ def test_dask_ml_hyperband_over_partial_fit(client, classification_data):
     search = model_selection.HyperbandSearchCV(
         DNNClassifier(hidden_layer_sizes=(8,), random_state=0),
         {"learning_rate": loguniform(1e-3, 1e-1), "momentum": [0.0, 0.9]},
-        max_iter=9, random_state=0,
+        max_iter=9,
+        random_state=0,
     )
     search.fit(X, y, classes=np.unique(y))
     # Each partial_fit call is one epoch: no model trained past max_iter.

@@ -48,8 +48,9 @@ def test_mirrored_strategy_on_two_cpu_devices_matches_one_device():
     import json
 
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONWARNINGS="ignore")
-    out = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, check=True
+    ).stdout
     report = json.loads(out.strip().splitlines()[-1])
     for result in report.values():
         assert result["replicas"] == 2

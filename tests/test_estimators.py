@@ -39,12 +39,18 @@ def test_fitted_attributes(Estimator, data_for):
     assert est.model_.layers[1].name == "hidden_1"
     assert est.model_.layers[1].units == 16
     assert len(est.model_.get_weights()) == 4
-    assert np.all(np.isfinite(est.model_.evaluate(X, est._target_encoder.transform(y)
-                                                   if is_classifier(est) else y, verbose=0)))
+    assert np.all(
+        np.isfinite(
+            est.model_.evaluate(
+                X, est._target_encoder.transform(y) if is_classifier(est) else y, verbose=0
+            )
+        )
+    )
     if is_classifier(est):
         assert len(est.history_["accuracy"]) == 5
-        np.testing.assert_allclose(est.model_.predict(X, verbose=0), est.predict_proba(X),
-                                   atol=1e-5)
+        np.testing.assert_allclose(
+            est.model_.predict(X, verbose=0), est.predict_proba(X), atol=1e-5
+        )
     else:
         # model_ predicts in the target's units, like predict.
         np.testing.assert_allclose(
@@ -56,14 +62,19 @@ def test_fitted_attributes(Estimator, data_for):
 def test_architecture_hyperparameters(Estimator, data_for):
     X, y = data_for(Estimator)
     est = Estimator(
-        hidden_layer_sizes=(8, 6, 4), dropout=(0.1, 0.0, 0.3), batch_normalization=True,
-        activation="tanh", epochs=2, random_state=0,
+        hidden_layer_sizes=(8, 6, 4),
+        dropout=(0.1, 0.0, 0.3),
+        batch_normalization=True,
+        activation="tanh",
+        epochs=2,
+        random_state=0,
     ).fit(X, y)
     kinds = [type(layer).__name__ for layer in est.model_.layers]
     assert kinds.count("Dense") == 4
     assert kinds.count("BatchNormalization") == 3
     assert [layer.rate for layer in est.model_.layers if type(layer).__name__ == "Dropout"] == [
-        0.1, 0.3
+        0.1,
+        0.3,
     ]
     assert est.model_.get_layer("hidden_2_activation").get_config()["activation"] == "tanh"
     linear = Estimator(hidden_layer_sizes=(), epochs=2, random_state=0).fit(X, y)
@@ -72,12 +83,18 @@ def test_architecture_hyperparameters(Estimator, data_for):
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
-@pytest.mark.parametrize("optimizer", ["adam", "sgd", "rmsprop", "adamw", "adagrad", "adadelta",
-                                       "adamax", "nadam", "lion"])
+@pytest.mark.parametrize(
+    "optimizer",
+    ["adam", "sgd", "rmsprop", "adamw", "adagrad", "adadelta", "adamax", "nadam", "lion"],
+)
 def test_optimizers(Estimator, optimizer, data_for):
     X, y = data_for(Estimator)
-    est = Estimator(optimizer=optimizer, momentum=0.5, nesterov=True,
-                    **{**FAST, "epochs": 3, "learning_rate": 0.02}).fit(X, y)
+    est = Estimator(
+        optimizer=optimizer,
+        momentum=0.5,
+        nesterov=True,
+        **{**FAST, "epochs": 3, "learning_rate": 0.02},
+    ).fit(X, y)
     assert type(est.model_.optimizer).__name__.lower() == optimizer
     assert est.model_.optimizer.learning_rate.numpy() == pytest.approx(0.02)
     if optimizer in ("sgd", "rmsprop"):
@@ -130,8 +147,12 @@ def test_convergence_warning_and_tolerance_stop(Estimator, data_for):
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 def test_early_stopping(Estimator, data_for):
     X, y = data_for(Estimator)
-    est = Estimator(early_stopping=True, n_iter_no_change=3, validation_fraction=0.25,
-                    **{**FAST, "epochs": 300, "learning_rate": 0.05}).fit(X, y)
+    est = Estimator(
+        early_stopping=True,
+        n_iter_no_change=3,
+        validation_fraction=0.25,
+        **{**FAST, "epochs": 300, "learning_rate": 0.05},
+    ).fit(X, y)
     assert est.n_iter_ < 300
     assert set(est.history_) >= {"loss", "val_loss"}
     assert len(est.history_["val_loss"]) == est.n_iter_
@@ -220,11 +241,10 @@ np.save("{folder}/reg.npy", DNNRegressor(**params).fit(Xr, yr).predict(Xr))
 def test_reproducible_across_processes(tmp_path):
     from sklearn.datasets import make_classification, make_regression
 
-    subprocess.run(
-        [sys.executable, "-c", REPRODUCE_SCRIPT.format(folder=tmp_path)], check=True
+    subprocess.run([sys.executable, "-c", REPRODUCE_SCRIPT.format(folder=tmp_path)], check=True)
+    X, y = make_classification(
+        n_samples=120, n_features=6, n_informative=4, n_classes=3, random_state=0
     )
-    X, y = make_classification(n_samples=120, n_features=6, n_informative=4, n_classes=3,
-                               random_state=0)
     Xr, yr = make_regression(n_samples=120, n_features=6, noise=1.0, random_state=0)
     params = dict(hidden_layer_sizes=(16,), epochs=5, random_state=0, dropout=0.2)
     np.testing.assert_array_equal(
@@ -274,9 +294,11 @@ def test_warm_start_after_unpickling_keeps_optimizer_state(Estimator, data_for):
     X, y = data_for(Estimator)
     est = Estimator(warm_start=True, **FAST).fit(X, y)
     restored = pickle.loads(pickle.dumps(est))
-    assert int(restored.model_.optimizer.iterations.numpy()) == int(
-        est.model_.optimizer.iterations.numpy()
-    ) > 0
+    assert (
+        int(restored.model_.optimizer.iterations.numpy())
+        == int(est.model_.optimizer.iterations.numpy())
+        > 0
+    )
     np.testing.assert_array_equal(_predict(est.fit(X, y), X), _predict(restored.fit(X, y), X))
 
 
@@ -440,7 +462,6 @@ def test_warm_start_applies_a_changed_momentum(Estimator, data_for):
     assert est.model_.optimizer.momentum == 0.8
     assert int(est.model_.optimizer.iterations.numpy()) == steps + 5
     assert float(est.model_.optimizer.learning_rate) == pytest.approx(FAST["learning_rate"])
-
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)

@@ -103,11 +103,22 @@ def test_float64_is_computed_in_float64():
     # go through a float32 computation.
     model, _ = _network(activation="tanh", batch_normalization=True, hidden_layer_sizes=(6,))
     X = _X((5, 4), np.float64)
-    dense, norm, output = (model.get_layer(name) for name in
-                           ("hidden_1", "hidden_1_batch_norm", "output"))
-    w = [np.asarray(v.numpy(), dtype=np.float64) for v in
-         (dense.kernel, dense.bias, norm.gamma, norm.beta, norm.moving_mean,
-          norm.moving_variance, output.kernel, output.bias)]
+    dense, norm, output = (
+        model.get_layer(name) for name in ("hidden_1", "hidden_1_batch_norm", "output")
+    )
+    w = [
+        np.asarray(v.numpy(), dtype=np.float64)
+        for v in (
+            dense.kernel,
+            dense.bias,
+            norm.gamma,
+            norm.beta,
+            norm.moving_mean,
+            norm.moving_variance,
+            output.kernel,
+            output.bias,
+        )
+    ]
     hidden = X @ w[0] + w[1]
     hidden = (hidden - w[4]) / np.sqrt(w[5] + norm.epsilon) * w[2] + w[3]
     expected = np.tanh(hidden) @ w[6] + w[7]
@@ -175,8 +186,9 @@ def test_nd_input_is_flattened(input_shape, dtype):
     assert output.shape == (5, 3)
     assert_allclose(output, _keras(model, X), **TOLERANCE)
     # Row-major flattening, as Keras's Flatten.
-    flat_model, _ = _network((int(np.prod(input_shape)),), activation="tanh",
-                             batch_normalization=True)
+    flat_model, _ = _network(
+        (int(np.prod(input_shape)),), activation="tanh", batch_normalization=True
+    )
     flat_model.set_weights(model.get_weights())
     assert_allclose(output, forward(flat_model, X.reshape(5, -1)), rtol=1e-6, atol=1e-6)
 
@@ -193,9 +205,7 @@ def test_linear_model_without_hidden_layers():
     model, _ = _network(hidden_layer_sizes=())
     X = _X((4, 4), np.float64)
     output = model.get_layer("output")
-    assert_allclose(
-        forward(model, X), X @ output.kernel.numpy() + output.bias.numpy(), rtol=1e-6
-    )
+    assert_allclose(forward(model, X), X @ output.kernel.numpy() + output.bias.numpy(), rtol=1e-6)
 
 
 # ----------------------------------------------------------------------

@@ -101,17 +101,20 @@ def _mixed_frame(Estimator, n_samples=150):
     numbers = rng.normal(size=(n_samples, 3))
     effect = pd.Series(color).map({"red": -2.0, "green": 0.0, "blue": 2.0}).to_numpy()
     signal = numbers[:, 0] + effect
-    X = pd.DataFrame({"x0": numbers[:, 0], "x1": numbers[:, 1], "x2": numbers[:, 2],
-                      "color": color})
+    X = pd.DataFrame(
+        {"x0": numbers[:, 0], "x1": numbers[:, 1], "x2": numbers[:, 2], "color": color}
+    )
     y = (signal > 0).astype(int) if Estimator is DNNClassifier else 10 * signal + 100
     return X, y
 
 
 def _mixed_preprocessing():
-    return ColumnTransformer([
-        ("num", StandardScaler(), ["x0", "x1", "x2"]),
-        ("cat", OneHotEncoder(sparse_output=False, handle_unknown="ignore"), ["color"]),
-    ])
+    return ColumnTransformer(
+        [
+            ("num", StandardScaler(), ["x0", "x1", "x2"]),
+            ("cat", OneHotEncoder(sparse_output=False, handle_unknown="ignore"), ["color"]),
+        ]
+    )
 
 
 # ----------------------------------------------------------------------------
@@ -232,8 +235,12 @@ def test_halving_grid_search(Estimator, resource, data_for):
     search = HalvingGridSearchCV(
         Estimator(optimizer="sgd", **QUALITY),
         {"learning_rate": [1e-5, 1e-4, 0.01, 0.05]},
-        resource=resource, min_resources=budget[0], max_resources=budget[1],
-        factor=2, cv=2, random_state=0,
+        resource=resource,
+        min_resources=budget[0],
+        max_resources=budget[1],
+        factor=2,
+        cv=2,
+        random_state=0,
     ).fit(X, y)
     # 4 candidates halved twice, the budget doubled each time.
     assert search.n_candidates_ == [4, 2, 1]
@@ -249,8 +256,9 @@ def test_cross_validate_with_several_scorers(Estimator, data_for):
     X, y = data_for(Estimator)
     pipe = make_pipeline(StandardScaler(), Estimator(**QUALITY))
     if Estimator is DNNClassifier:
-        scores = cross_validate(pipe, X, y, cv=3,
-                                scoring=["accuracy", "neg_log_loss", "roc_auc_ovr"])
+        scores = cross_validate(
+            pipe, X, y, cv=3, scoring=["accuracy", "neg_log_loss", "roc_auc_ovr"]
+        )
         assert scores["test_accuracy"].mean() > ABOVE_CHANCE[Estimator]
         assert scores["test_roc_auc_ovr"].mean() > 0.75
         # Better than the uniform guess over 3 classes, whose log loss is log(3).
@@ -310,14 +318,17 @@ def _search_and_cross_validate(Estimator, backend):
         estimators that ``cross_validate`` fitted (with loky they come back
         from the workers pickled).
     """
-    X, y = (_binary_data() if Estimator is DNNClassifier
-            else make_regression(n_samples=120, n_features=5, noise=1.0, random_state=0))
+    X, y = (
+        _binary_data()
+        if Estimator is DNNClassifier
+        else make_regression(n_samples=120, n_features=5, noise=1.0, random_state=0)
+    )
     n_jobs = 1 if backend == "sequential" else 2
     with joblib.parallel_backend("threading" if backend == "threading" else "loky"):
-        search = GridSearchCV(Estimator(**FAST), {"learning_rate": [0.003, 0.03]}, cv=2,
-                              n_jobs=n_jobs).fit(X, y)
-        scores = cross_validate(Estimator(**FAST), X, y, cv=2, n_jobs=n_jobs,
-                                return_estimator=True)
+        search = GridSearchCV(
+            Estimator(**FAST), {"learning_rate": [0.003, 0.03]}, cv=2, n_jobs=n_jobs
+        ).fit(X, y)
+        scores = cross_validate(Estimator(**FAST), X, y, cv=2, n_jobs=n_jobs, return_estimator=True)
     return {
         "search_split0": search.cv_results_["split0_test_score"],
         "search_split1": search.cv_results_["split1_test_score"],
@@ -358,18 +369,35 @@ def _other_model_selection_tools(backend):
     n_jobs = 1 if backend == "sequential" else 2
     with joblib.parallel_backend("threading" if backend == "threading" else "loky"):
         randomized = RandomizedSearchCV(
-            DNNClassifier(**FAST), {"learning_rate": loguniform(1e-3, 1e-1),
-                                    "hidden_layer_sizes": [(8,), (8, 8)]},
-            n_iter=2, cv=2, random_state=0, n_jobs=n_jobs,
+            DNNClassifier(**FAST),
+            {"learning_rate": loguniform(1e-3, 1e-1), "hidden_layer_sizes": [(8,), (8, 8)]},
+            n_iter=2,
+            cv=2,
+            random_state=0,
+            n_jobs=n_jobs,
         ).fit(X, y)
         halving = HalvingGridSearchCV(
-            DNNClassifier(**FAST), {"learning_rate": [0.001, 0.03]}, resource="epochs",
-            min_resources=2, max_resources=4, factor=2, cv=2, n_jobs=n_jobs,
+            DNNClassifier(**FAST),
+            {"learning_rate": [0.001, 0.03]},
+            resource="epochs",
+            min_resources=2,
+            max_resources=4,
+            factor=2,
+            cv=2,
+            n_jobs=n_jobs,
         ).fit(X, y)
-        _, _, learning = learning_curve(DNNClassifier(**FAST), X, y, train_sizes=[0.5, 1.0],
-                                        cv=2, n_jobs=n_jobs)
-        _, validation = validation_curve(DNNClassifier(**FAST), X, y, param_name="epochs",
-                                         param_range=[2, 5], cv=2, n_jobs=n_jobs)
+        _, _, learning = learning_curve(
+            DNNClassifier(**FAST), X, y, train_sizes=[0.5, 1.0], cv=2, n_jobs=n_jobs
+        )
+        _, validation = validation_curve(
+            DNNClassifier(**FAST),
+            X,
+            y,
+            param_name="epochs",
+            param_range=[2, 5],
+            cv=2,
+            n_jobs=n_jobs,
+        )
     return {
         "randomized_rates": np.array(randomized.cv_results_["param_learning_rate"], float),
         "randomized_scores": randomized.cv_results_["mean_test_score"],
@@ -415,12 +443,14 @@ def test_soft_voting_averages_the_probabilities(classification_data):
 def test_stacking(Estimator, data_for):
     X, y = data_for(Estimator)
     if Estimator is DNNClassifier:
-        stack = StackingClassifier([("dnn", DNNClassifier(**QUALITY)),
-                                    ("logistic", LogisticRegression())], cv=3)
+        stack = StackingClassifier(
+            [("dnn", DNNClassifier(**QUALITY)), ("logistic", LogisticRegression())], cv=3
+        )
         n_stacked = 2 * 3  # both members give 3 class probabilities
     else:
-        stack = StackingRegressor([("dnn", DNNRegressor(**QUALITY)), ("ridge", Ridge())],
-                                  final_estimator=Ridge(), cv=3)
+        stack = StackingRegressor(
+            [("dnn", DNNRegressor(**QUALITY)), ("ridge", Ridge())], final_estimator=Ridge(), cv=3
+        )
         n_stacked = 2
     stack.fit(X[:90], y[:90])
     assert stack.transform(X[90:]).shape == (30, n_stacked)
@@ -458,8 +488,7 @@ def test_multi_output_regressor():
 
 
 def test_classifier_chain():
-    X, Y = make_multilabel_classification(n_samples=120, n_features=6, n_classes=3,
-                                          random_state=0)
+    X, Y = make_multilabel_classification(n_samples=120, n_features=6, n_classes=3, random_state=0)
     chain = ClassifierChain(DNNClassifier(**QUALITY), order=[0, 1, 2]).fit(X, Y)
     # Each link sees the features plus the labels before it in the chain.
     assert [est.n_features_in_ for est in chain.estimators_] == [6, 7, 8]
@@ -473,8 +502,9 @@ def test_classifier_chain():
 def test_transformed_target_regressor():
     X, y = make_regression(n_samples=120, n_features=6, noise=1.0, random_state=0)
     y = np.exp(y / 100)  # positive, skewed target: log makes it linear again
-    model = TransformedTargetRegressor(DNNRegressor(**QUALITY), func=np.log,
-                                       inverse_func=np.exp).fit(X, y)
+    model = TransformedTargetRegressor(
+        DNNRegressor(**QUALITY), func=np.log, inverse_func=np.exp
+    ).fit(X, y)
     # The network was trained on log(y); predictions come back in y's units.
     np.testing.assert_allclose(model.predict(X), np.exp(model.regressor_.predict(X)))
     assert np.all(model.predict(X) > 0)
@@ -494,10 +524,12 @@ def test_fixed_threshold_classifier():
 
 def test_tuned_threshold_classifier_cv():
     # Imbalanced classes: the threshold maximizing balanced accuracy is not 0.5.
-    X, y = make_classification(n_samples=150, n_features=5, n_informative=3, n_redundant=0,
-                               weights=[0.8], random_state=1)
-    tuned = TunedThresholdClassifierCV(DNNClassifier(**QUALITY), scoring="balanced_accuracy",
-                                       cv=3, random_state=0).fit(X, y)
+    X, y = make_classification(
+        n_samples=150, n_features=5, n_informative=3, n_redundant=0, weights=[0.8], random_state=1
+    )
+    tuned = TunedThresholdClassifierCV(
+        DNNClassifier(**QUALITY), scoring="balanced_accuracy", cv=3, random_state=0
+    ).fit(X, y)
     assert 0 < tuned.best_threshold_ < 1
     assert tuned.best_score_ > 0.6
     proba = tuned.estimator_.predict_proba(X)[:, 1]
@@ -531,11 +563,19 @@ def _fitted_on_signal_and_noise(Estimator):
         first; the second is independent noise.
     """
     if Estimator is DNNClassifier:
-        X, y = make_classification(n_samples=150, n_features=2, n_informative=1, n_redundant=0,
-                                   n_clusters_per_class=1, shuffle=False, random_state=0)
+        X, y = make_classification(
+            n_samples=150,
+            n_features=2,
+            n_informative=1,
+            n_redundant=0,
+            n_clusters_per_class=1,
+            shuffle=False,
+            random_state=0,
+        )
     else:
-        X, y = make_regression(n_samples=150, n_features=2, n_informative=1, noise=1.0,
-                               shuffle=False, random_state=0)
+        X, y = make_regression(
+            n_samples=150, n_features=2, n_informative=1, noise=1.0, shuffle=False, random_state=0
+        )
     return Estimator(**QUALITY).fit(X, y), X, y
 
 
@@ -551,8 +591,9 @@ def test_permutation_importance_ranks_signal_above_noise(Estimator):
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 def test_partial_dependence_display(Estimator):
     estimator, X, _ = _fitted_on_signal_and_noise(Estimator)
-    display = PartialDependenceDisplay.from_estimator(estimator, X, features=[0, 1],
-                                                      grid_resolution=20)
+    display = PartialDependenceDisplay.from_estimator(
+        estimator, X, features=[0, 1], grid_resolution=20
+    )
     signal, noise = (np.ptp(result["average"]) for result in display.pd_results)
     assert display.pd_results[0]["average"].shape == (1, 20)
     # The output moves along the informative feature much more than along the noise.
@@ -561,8 +602,9 @@ def test_partial_dependence_display(Estimator):
 
 def test_decision_boundary_display():
     estimator, X, _ = _fitted_on_signal_and_noise(DNNClassifier)
-    display = DecisionBoundaryDisplay.from_estimator(estimator, X, response_method="predict",
-                                                     grid_resolution=30)
+    display = DecisionBoundaryDisplay.from_estimator(
+        estimator, X, response_method="predict", grid_resolution=30
+    )
     assert display.response.shape == display.xx0.shape == (30, 30)
     # Both classes have a region in the plane.
     assert set(np.unique(display.response)) == {0, 1}
@@ -610,8 +652,11 @@ def test_routing_sample_weight_through_grid_search(classification_data):
     X, y = classification_data
     w = _weights_ignoring_class(y, 2)
     with config_context(enable_metadata_routing=True):
-        dnn = (DNNClassifier(**QUALITY).set_fit_request(sample_weight=True)
-               .set_score_request(sample_weight=False))
+        dnn = (
+            DNNClassifier(**QUALITY)
+            .set_fit_request(sample_weight=True)
+            .set_score_request(sample_weight=False)
+        )
         search = GridSearchCV(dnn, {"learning_rate": [0.01, 0.03]}, cv=2)
         weighted = clone(search).fit(X, y, sample_weight=w)
         unweighted = clone(search).fit(X, y)
@@ -623,12 +668,15 @@ def test_routing_sample_weight_through_cross_validate(classification_data):
     X, y = classification_data
     w = _weights_ignoring_class(y, 2)
     with config_context(enable_metadata_routing=True):
-        dnn = (DNNClassifier(**QUALITY).set_fit_request(sample_weight=True)
-               .set_score_request(sample_weight=False))
-        weighted = cross_validate(dnn, X, y, cv=2, params={"sample_weight": w},
-                                  return_estimator=True)
-        unweighted = cross_validate(DNNClassifier(**QUALITY), X, y, cv=2,
-                                    return_estimator=True)
+        dnn = (
+            DNNClassifier(**QUALITY)
+            .set_fit_request(sample_weight=True)
+            .set_score_request(sample_weight=False)
+        )
+        weighted = cross_validate(
+            dnn, X, y, cv=2, params={"sample_weight": w}, return_estimator=True
+        )
+        unweighted = cross_validate(DNNClassifier(**QUALITY), X, y, cv=2, return_estimator=True)
     assert all(2 not in est.predict(X) for est in weighted["estimator"])
     assert all(2 in est.predict(X) for est in unweighted["estimator"])
 
@@ -638,17 +686,22 @@ def test_routing_sample_weight_to_score(classification_data):
     # Weigh the class predicted worst heavily, so the weighted score differs.
     w = np.where(y == 0, 5.0, 1.0)
     with config_context(enable_metadata_routing=True):
-        dnn = (DNNClassifier(**QUALITY).set_fit_request(sample_weight=False)
-               .set_score_request(sample_weight=True))
-        weighted = cross_validate(dnn, X, y, cv=2, params={"sample_weight": w},
-                                  return_estimator=True, return_indices=True)
+        dnn = (
+            DNNClassifier(**QUALITY)
+            .set_fit_request(sample_weight=False)
+            .set_score_request(sample_weight=True)
+        )
+        weighted = cross_validate(
+            dnn, X, y, cv=2, params={"sample_weight": w}, return_estimator=True, return_indices=True
+        )
         plain = cross_validate(dnn, X, y, cv=2, return_estimator=True)
     # The fits ignored the weights, so only the scoring changed ...
     for a, b in zip(weighted["estimator"], plain["estimator"], strict=True):
         np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
     # ... and the score is the weighted accuracy on each test fold.
-    for est, test, score in zip(weighted["estimator"], weighted["indices"]["test"],
-                                weighted["test_score"], strict=True):
+    for est, test, score in zip(
+        weighted["estimator"], weighted["indices"]["test"], weighted["test_score"], strict=True
+    ):
         expected = accuracy_score(y[test], est.predict(X[test]), sample_weight=w[test])
         assert score == pytest.approx(expected)
     assert not np.allclose(weighted["test_score"], plain["test_score"])
@@ -738,7 +791,9 @@ def test_clone_keeps_nested_parameters_in_pipeline_and_search(Estimator):
     step = _step_name(Estimator)
     search = GridSearchCV(
         make_pipeline(StandardScaler(with_mean=False), _non_default(Estimator)),
-        {f"{step}__learning_rate": [0.01, 0.1]}, cv=4, scoring="max_error",
+        {f"{step}__learning_rate": [0.01, 0.1]},
+        cv=4,
+        scoring="max_error",
     )
     cloned = clone(search)
     params = search.get_params(deep=True)

@@ -20,8 +20,9 @@ TEXT = PAGE.read_text()
 def _python_blocks(text):
     """Return ``(line, code)`` for each ```python block, ``line`` 1-based."""
     pattern = re.compile(r"^```python\n(.*?)^```$", re.DOTALL | re.MULTILINE)
-    return [(text.count("\n", 0, match.start()) + 1, match.group(1))
-            for match in pattern.finditer(text)]
+    return [
+        (text.count("\n", 0, match.start()) + 1, match.group(1)) for match in pattern.finditer(text)
+    ]
 
 
 BLOCKS = _python_blocks(TEXT)

@@ -59,6 +59,9 @@ def test_grid_search_over_learning_rate_momentum_depth(Estimator, data_for):
     assert best_lr == 0.05  # 1e-4 for 10 epochs learns next to nothing
     assert search.best_estimator_[-1].n_iter_ > 0
     # Every candidate's estimator was a clone with its own parameters.
-    assert clone(search.best_estimator_).get_params()[
-        next(k for k in grid if k.endswith("hidden_layer_sizes"))
-    ] == search.best_params_[next(k for k in grid if k.endswith("hidden_layer_sizes"))]
+    assert (
+        clone(search.best_estimator_).get_params()[
+            next(k for k in grid if k.endswith("hidden_layer_sizes"))
+        ]
+        == search.best_params_[next(k for k in grid if k.endswith("hidden_layer_sizes"))]
+    )

@@ -41,9 +41,12 @@ def _rescaling_head():
             (5, 4, 3),
             [
                 "input",
-                "hidden_1", "hidden_1_activation",
-                "hidden_2", "hidden_2_activation",
-                "hidden_3", "hidden_3_activation",
+                "hidden_1",
+                "hidden_1_activation",
+                "hidden_2",
+                "hidden_2_activation",
+                "hidden_3",
+                "hidden_3_activation",
                 "output",
             ],
         ),
@@ -68,9 +71,16 @@ def test_full_layer_order_with_every_option():
         (3, 2), 1, hidden_layer_sizes=(4, 4), dropout=0.5, batch_normalization=True
     )
     assert _names(model) == [
-        "input", "flatten",
-        "hidden_1", "hidden_1_batch_norm", "hidden_1_activation", "hidden_1_dropout",
-        "hidden_2", "hidden_2_batch_norm", "hidden_2_activation", "hidden_2_dropout",
+        "input",
+        "flatten",
+        "hidden_1",
+        "hidden_1_batch_norm",
+        "hidden_1_activation",
+        "hidden_1_dropout",
+        "hidden_2",
+        "hidden_2_batch_norm",
+        "hidden_2_activation",
+        "hidden_2_dropout",
         "output",
     ]
 
@@ -270,9 +280,7 @@ def test_kernel_initializer_by_activation(activation, expected):
 
 
 def test_same_seed_gives_identical_weights():
-    options = {
-        "hidden_layer_sizes": (5, 4), "dropout": 0.3, "batch_normalization": True, "seed": 3
-    }
+    options = {"hidden_layer_sizes": (5, 4), "dropout": 0.3, "batch_normalization": True, "seed": 3}
     first, _ = build_network((3, 2), 2, **options)
     second, _ = build_network((3, 2), 2, **options)
 
@@ -348,9 +356,7 @@ def test_training_output_without_head_is_the_model():
 
 
 def test_training_output_with_head_ends_at_output_layer():
-    model, train_model = build_network(
-        (4,), 2, hidden_layer_sizes=(5,), head=_rescaling_head()
-    )
+    model, train_model = build_network((4,), 2, hidden_layer_sizes=(5,), head=_rescaling_head())
 
     sub_model = training_output(model)
     assert sub_model is not model

@@ -28,16 +28,19 @@ def index_installs(text):
     return found
 
 
-@pytest.mark.parametrize("command, from_index", [
-    ("pip install skdnn", True),
-    ("`pip install 'skdnn[plot]'`", True),
-    ("python -m pip install -U skdnn==0.2.0 && python x.py", True),
-    ("pip install .", False),
-    ('pip install ".[plot]"', False),
-    ("pip install -e '.[test]'", False),
-    ("pip install dist/skdnn-*.whl", False),
-    ("pip install matplotlib", False),
-])
+@pytest.mark.parametrize(
+    "command, from_index",
+    [
+        ("pip install skdnn", True),
+        ("`pip install 'skdnn[plot]'`", True),
+        ("python -m pip install -U skdnn==0.2.0 && python x.py", True),
+        ("pip install .", False),
+        ('pip install ".[plot]"', False),
+        ("pip install -e '.[test]'", False),
+        ("pip install dist/skdnn-*.whl", False),
+        ("pip install matplotlib", False),
+    ],
+)
 def test_index_installs_spots_the_bare_name(command, from_index):
     assert bool(index_installs(command)) is from_index
 

@@ -21,19 +21,34 @@ from skdnn._persistence import (
 DATA = Path(__file__).parent / "data"
 
 
-@pytest.mark.parametrize("value", [
-    None, True, 3, 2.5, "text", [1, [2, "x"]], (1, (2.0, None)),
-    {"a": (1, 2), 3: [None]},
-    {"loss": [0.5, 0.25], "val_loss": []},
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        True,
+        3,
+        2.5,
+        "text",
+        [1, [2, "x"]],
+        (1, (2.0, None)),
+        {"a": (1, 2), 3: [None]},
+        {"loss": [0.5, 0.25], "val_loss": []},
+    ],
+)
 def test_json_codec_round_trips_plain_values(value):
     assert from_json_value(to_json_value(value)) == value
 
 
-@pytest.mark.parametrize("array", [
-    np.array(["a", "b"]), np.arange(3, dtype=np.int32), np.array([[0.5, 1.0]]),
-    np.array([True, False]), np.array([1, "x"], dtype=object),
-])
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.array(["a", "b"]),
+        np.arange(3, dtype=np.int32),
+        np.array([[0.5, 1.0]]),
+        np.array([True, False]),
+        np.array([1, "x"], dtype=object),
+    ],
+)
 def test_json_codec_round_trips_arrays(array):
     decoded = from_json_value(to_json_value(array))
     assert decoded.dtype == array.dtype
@@ -53,14 +68,20 @@ def test_schema_covers_every_fitted_attribute(Estimator, data_for):
     callbacks_ or the encoder) or it would be lost on save and pickle."""
     est = Estimator(**FAST).fit(*data_for(Estimator))
     fitted = {name for name in vars(est) if name.endswith("_") or name.startswith("_")}
-    declared = {*FITTED_STATE[Estimator.__name__], *OPTIONAL_STATE,
-                "model_", "callbacks_", "_target_encoder"}
+    declared = {
+        *FITTED_STATE[Estimator.__name__],
+        *OPTIONAL_STATE,
+        "model_",
+        "callbacks_",
+        "_target_encoder",
+    }
     assert fitted - declared == set()
     assert set(FITTED_STATE[Estimator.__name__]) <= fitted
 
 
-@pytest.mark.parametrize("name, Estimator", [("classifier", DNNClassifier),
-                                             ("regressor", DNNRegressor)])
+@pytest.mark.parametrize(
+    "name, Estimator", [("classifier", DNNClassifier), ("regressor", DNNRegressor)]
+)
 def test_files_of_skdnn_0_1_0_still_load(name, Estimator):
     """Files written by skdnn 0.1.0 (format 1) load and predict as they did."""
     expected = np.load(DATA / "predictions-0.1.0.npz")
@@ -103,8 +124,11 @@ def test_load_of_a_newer_format_names_the_versions(classification_data, tmp_path
         config.update(format_version=99, skdnn_version="9.0")
         target.writestr("skdnn.json", json.dumps(config))
         target.writestr("model.keras", source.read("model.keras"))
-    with pytest.raises(ValueError, match=r"made by another version of skdnn \(9.0, file format "
-                                         r"99\).*Upgrade skdnn"):
+    with pytest.raises(
+        ValueError,
+        match=r"made by another version of skdnn \(9.0, file format "
+        r"99\).*Upgrade skdnn",
+    ):
         skdnn.load(newer)
 
 

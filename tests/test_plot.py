@@ -15,8 +15,12 @@ matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - after choosing the Agg backend
 
-MLP_FAST = {"hidden_layer_sizes": (8,), "max_iter": 15, "learning_rate_init": 0.01,
-            "random_state": 0}
+MLP_FAST = {
+    "hidden_layer_sizes": (8,),
+    "max_iter": 15,
+    "learning_rate_init": 0.01,
+    "random_state": 0,
+}
 
 
 @pytest.fixture(autouse=True)
@@ -106,8 +110,9 @@ def test_mlp_errors_name_what_is_available(classification_data, mlp_early):
         TrainingCurveDisplay.from_estimator(MLPClassifier())
     with pytest.raises(ValueError, match=r"no validation loss.*metric='accuracy'"):
         TrainingCurveDisplay.from_estimator(mlp_early, metric="val_loss")
-    with pytest.raises(ValueError,
-                       match=r"'acuracy'.*Did you mean 'accuracy'.*\['loss', 'accuracy'\]"):
+    with pytest.raises(
+        ValueError, match=r"'acuracy'.*Did you mean 'accuracy'.*\['loss', 'accuracy'\]"
+    ):
         TrainingCurveDisplay.from_estimator(mlp_early, metric="acuracy")
     with pytest.raises(ValueError, match=r"'auc'.*Available: \['loss', 'accuracy'\]"):
         TrainingCurveDisplay.from_estimator(mlp_early, metric="auc")

@@ -37,8 +37,16 @@ def test_large_target_scale_out_of_the_box():
 def test_tutorial_sgd_regression(hidden_layer_sizes):
     # The regression tutorial: Dense(1), SGD() with Keras's defaults, mse, 40 epochs.
     X, y = make_regression(n_samples=200, n_features=1, bias=5.0, noise=5.0, random_state=123)
-    reg = DNNRegressor(hidden_layer_sizes=hidden_layer_sizes, optimizer="sgd", learning_rate=0.01,
-                       momentum=0.0, batch_size=32, epochs=40, loss="mse", random_state=0)
+    reg = DNNRegressor(
+        hidden_layer_sizes=hidden_layer_sizes,
+        optimizer="sgd",
+        learning_rate=0.01,
+        momentum=0.0,
+        batch_size=32,
+        epochs=40,
+        loss="mse",
+        random_state=0,
+    )
     reg.fit(X[:150], y[:150])
     assert reg.score(X[150:], y[150:]) > 0.95
 
@@ -76,6 +84,4 @@ def test_weighted_target_standardization(regression_data):
     weights = np.r_[np.ones(60), np.zeros(60)]
     weighted = DNNRegressor(**FAST).fit(X, y, sample_weight=weights)
     subset = DNNRegressor(**FAST).fit(X[:60], y[:60])
-    np.testing.assert_allclose(
-        weighted._target_encoder.offset_, subset._target_encoder.offset_
-    )
+    np.testing.assert_allclose(weighted._target_encoder.offset_, subset._target_encoder.offset_)

@@ -75,18 +75,27 @@ class Recorder:
 
 
 def expected_calls(n_epochs):
-    epochs = [call for i in range(n_epochs)
-              for call in (("begin", "epoch", i), ("end", "epoch", i))]
-    return [("setup", "fit", 0), ("begin", "fit", 0), *epochs, ("end", "fit", 0),
-            ("teardown", "fit", 0)]
+    epochs = [
+        call for i in range(n_epochs) for call in (("begin", "epoch", i), ("end", "epoch", i))
+    ]
+    return [
+        ("setup", "fit", 0),
+        ("begin", "fit", 0),
+        *epochs,
+        ("end", "fit", 0),
+        ("teardown", "fit", 0),
+    ]
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 def test_progress_bar_advances_once_per_epoch(Estimator, data_for, capsys, monkeypatch):
     sent = []
     send = _progressbar.send
-    monkeypatch.setattr(_progressbar, "send",
-                        lambda handle, message: (sent.append(dict(message)), send(handle, message)))
+    monkeypatch.setattr(
+        _progressbar,
+        "send",
+        lambda handle, message: (sent.append(dict(message)), send(handle, message)),
+    )
 
     Estimator(**PARAMS).set_callbacks(ProgressBar()).fit(*data_for(Estimator))
 
@@ -95,7 +104,8 @@ def test_progress_bar_advances_once_per_epoch(Estimator, data_for, capsys, monke
     begins = [m for m in sent if m["event"] == "begin"]
     assert [(m["task_name"], m["max_subtasks"]) for m in begins] == [("fit", EPOCHS)]
     assert [m["path"] for m in sent if m["event"] == "end"] == [
-        *([0, epoch] for epoch in range(EPOCHS)), [0]
+        *([0, epoch] for epoch in range(EPOCHS)),
+        [0],
     ]
 
 
@@ -153,8 +163,9 @@ def test_each_epoch_is_a_subtask_of_the_fit_task(Estimator, data_for):
     # the last one's are the fitted estimator's.
     assert [e.n_iter_ for e in recorder.epoch_estimators] == list(range(1, EPOCHS + 1))
     assert [len(e.loss_curve_) for e in recorder.epoch_estimators] == [1, 2, 3]
-    np.testing.assert_array_equal(predictions(recorder.epoch_estimators[-1], X),
-                                  predictions(est, X))
+    np.testing.assert_array_equal(
+        predictions(recorder.epoch_estimators[-1], X), predictions(est, X)
+    )
     assert recorder.epoch_estimators[0].model_ is not est.model_
     assert not [name for name in TRANSIENT if name in vars(est)]
 
@@ -206,9 +217,11 @@ def test_an_interrupted_epoch_still_ends(data_for):
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 def test_fits_without_sklearn_callbacks_are_unchanged(Estimator, data_for, capsys, monkeypatch):
     X, y = data_for(Estimator)
-    with_callbacks = Estimator(**PARAMS).set_callbacks(
-        Recorder(), ScoringMonitor(scoring="neg_mean_squared_error")
-    ).fit(X, y)
+    with_callbacks = (
+        Estimator(**PARAMS)
+        .set_callbacks(Recorder(), ScoringMonitor(scoring="neg_mean_squared_error"))
+        .fit(X, y)
+    )
     capsys.readouterr()
 
     def no_observer(*args):

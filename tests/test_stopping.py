@@ -43,9 +43,17 @@ class _FakeTrainer:
 
 def _config(**changes):
     settings = {
-        "epochs": 1000, "batch_size": 10, "shuffle": False, "stopping_rule": True,
-        "early_stopping": False, "tol": 1e-4, "n_iter_no_change": "auto", "adaptive": False,
-        "alpha": 0.0, "verbose": 0, "learning_rate": 1e-3,
+        "epochs": 1000,
+        "batch_size": 10,
+        "shuffle": False,
+        "stopping_rule": True,
+        "early_stopping": False,
+        "tol": 1e-4,
+        "n_iter_no_change": "auto",
+        "adaptive": False,
+        "alpha": 0.0,
+        "verbose": 0,
+        "learning_rate": 1e-3,
     }
     return LoopConfig(**{**settings, **changes})
 
@@ -58,8 +66,17 @@ def _drive(losses, **changes):
     """
     config = _config(**changes)
     trainer = _FakeTrainer()
-    run = TrainingRun(trainer, config, data=None, train_idx=np.arange(10), validation=None,
-                      scaling=(1.0, 0.0), shuffle_rng=None, history={}, first_epoch=0)
+    run = TrainingRun(
+        trainer,
+        config,
+        data=None,
+        train_idx=np.arange(10),
+        validation=None,
+        scaling=(1.0, 0.0),
+        shuffle_rng=None,
+        history={},
+        first_epoch=0,
+    )
     for epoch, loss in enumerate(losses, start=1):
         logs = {"loss": loss, "val_loss": loss}
         for key, value in logs.items():
@@ -152,7 +169,7 @@ def test_tol_measures_improvement_on_the_best(n_iter_no_change):
 def test_adaptive_learning_rate_divides_by_five_instead_of_stopping(n_iter_no_change):
     flat = np.ones(1000)
     patience = 10 if n_iter_no_change == "auto" else n_iter_no_change
-    n_epochs, run = _drive(flat[:patience + 2], n_iter_no_change=n_iter_no_change, adaptive=True)
+    n_epochs, run = _drive(flat[: patience + 2], n_iter_no_change=n_iter_no_change, adaptive=True)
     assert n_epochs == patience + 2 and not run.result.converged
     assert float(run.trainer.learning_rate) == pytest.approx(1e-3 / 5)
 

@@ -11,8 +11,12 @@ from skdnn._target import ENCODERS, ClassLabelEncoder, TargetStandardizer
     [
         (np.array(["b", "a", "b"]), "binary", 1, np.array([[1.0], [0.0], [1.0]], np.float32)),
         (np.array([3, 1, 2, 1]), "multiclass", 3, np.array([2, 0, 1, 0], np.int32)),
-        (np.array([[1, 0], [0, 1], [1, 1]]), "multilabel-indicator", 2,
-         np.array([[1, 0], [0, 1], [1, 1]], np.float32)),
+        (
+            np.array([[1, 0], [0, 1], [1, 1]]),
+            "multilabel-indicator",
+            2,
+            np.array([[1, 0], [0, 1], [1, 1]], np.float32),
+        ),
     ],
 )
 def test_class_label_encoder_targets(y, target_type, n_outputs, encoded):
@@ -40,7 +44,9 @@ def test_class_label_encoder_head_loss_and_metrics():
     assert loss.get_config()["from_logits"] and not on_predictions and not one_hot
     assert compile_loss == "sparse_categorical_crossentropy"
     assert [type(m).__name__ for m in multiclass.metrics(["AUC"])] == [
-        "SparseCategoricalAccuracy", "AUC"]
+        "SparseCategoricalAccuracy",
+        "AUC",
+    ]
 
     binary = ClassLabelEncoder().fit([0, 1])
     assert binary.output_transform == "sigmoid" and binary.one_hot_depth is None
@@ -61,8 +67,9 @@ def test_class_label_encoder_keras_loss_names_and_objects():
         loss, on_probabilities, one_hot, compile_loss = multiclass.loss(name)
         assert isinstance(loss, keras.losses.SparseCategoricalCrossentropy)
         assert not on_probabilities and not one_hot
-    with pytest.raises(ValueError, match="does not fit a 'multiclass' target.*"
-                                         "sparse_categorical_crossentropy"):
+    with pytest.raises(
+        ValueError, match="does not fit a 'multiclass' target.*sparse_categorical_crossentropy"
+    ):
         multiclass.loss("binary_crossentropy")
     # Categorical losses take one-hot targets; from_logits=True takes logits.
     assert multiclass.loss(keras.losses.CategoricalCrossentropy())[1:3] == (True, True)
@@ -152,24 +159,30 @@ def test_target_standardizer_output_activation_and_outputs():
 def test_target_standardizer_loss_names():
     encoder = TargetStandardizer().fit([0.0, 1.0])
     assert encoder.loss("squared_error") == (
-        "mean_squared_error", False, False, "mean_squared_error")
+        "mean_squared_error",
+        False,
+        False,
+        "mean_squared_error",
+    )
     assert encoder.loss("log_cosh")[0] == "log_cosh"
     with pytest.raises(ValueError, match="Did you mean 'huber'"):
         encoder.loss("hubber")
     assert encoder.metrics(None) == []
 
 
-@pytest.mark.parametrize("encoder, y", [
-    (ClassLabelEncoder(), np.array(["a", "b", "c"])),
-    (ClassLabelEncoder(), np.array([[0, 1], [1, 1]])),
-    (TargetStandardizer(output_activation="softplus"), np.array([[1.0, 2.0], [3.0, 5.0]])),
-])
+@pytest.mark.parametrize(
+    "encoder, y",
+    [
+        (ClassLabelEncoder(), np.array(["a", "b", "c"])),
+        (ClassLabelEncoder(), np.array([[0, 1], [1, 1]])),
+        (TargetStandardizer(output_activation="softplus"), np.array([[1.0, 2.0], [3.0, 5.0]])),
+    ],
+)
 def test_encoder_state_round_trip(encoder, y):
     fitted = encoder.fit(y)
-    restored = ENCODERS[type(fitted).__name__](**fitted.get_params()).set_state(
-        fitted.get_state()
-    )
+    restored = ENCODERS[type(fitted).__name__](**fitted.get_params()).set_state(fitted.get_state())
     output = np.random.RandomState(0).normal(size=(5, fitted.n_outputs_))
-    np.testing.assert_array_equal(restored.inverse_transform(output),
-                                  fitted.inverse_transform(output))
+    np.testing.assert_array_equal(
+        restored.inverse_transform(output), fitted.inverse_transform(output)
+    )
     np.testing.assert_array_equal(restored.transform(y), fitted.transform(y))

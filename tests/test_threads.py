@@ -49,12 +49,21 @@ print(tf.config.threading.get_intra_op_parallelism_threads(),
 
 
 def _run(env_update):
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("OMP_NUM_THREADS", "SKDNN_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
-                        "TF_NUM_INTEROP_THREADS")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in (
+            "OMP_NUM_THREADS",
+            "SKDNN_NUM_THREADS",
+            "TF_NUM_INTRAOP_THREADS",
+            "TF_NUM_INTEROP_THREADS",
+        )
+    }
     env.update(env_update, TF_CPP_MIN_LOG_LEVEL="3", PYTHONWARNINGS="ignore")
-    out = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, check=True
+    ).stdout
     return tuple(int(v) for v in out.split()[-2:])
 
 

@@ -26,8 +26,13 @@ def test_refits_of_an_architecture_share_one_trainer(classification_data, regres
     # trace serves all.
     keys = set()
     for seed, learning_rate in [(0, 0.01), (1, 0.02), (2, 0.05)]:
-        est = DNNClassifier(hidden_layer_sizes=(17,), epochs=2, learning_rate=learning_rate,
-                            dropout=0.1, random_state=seed)
+        est = DNNClassifier(
+            hidden_layer_sizes=(17,),
+            epochs=2,
+            learning_rate=learning_rate,
+            dropout=0.1,
+            random_state=seed,
+        )
         n = 60 + 20 * seed
         keys |= _new_keys(lambda est=est, n=n: est.fit(X[:n], y[:n]))
     assert len(keys) == 1
@@ -48,11 +53,9 @@ def test_clear_cache_empties_the_pool(classification_data):
     assert skdnn.clear_cache() >= 1
     assert pooled_keys() == []
     # Later fits compile anew and give the same result.
-    first = DNNClassifier(**FAST).fit(*classification_data).predict_proba(
-        classification_data[0])
+    first = DNNClassifier(**FAST).fit(*classification_data).predict_proba(classification_data[0])
     skdnn.clear_cache()
-    again = DNNClassifier(**FAST).fit(*classification_data).predict_proba(
-        classification_data[0])
+    again = DNNClassifier(**FAST).fit(*classification_data).predict_proba(classification_data[0])
     np.testing.assert_array_equal(first, again)
 
 
@@ -76,8 +79,9 @@ for units in range(10, 18):
 
 def test_many_architectures_give_no_retracing_warnings():
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONWARNINGS="ignore")
-    result = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True,
-                            text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, check=True
+    )
     assert "retracing" not in result.stderr
 
 

@@ -13,8 +13,9 @@ from skdnn._trainer import TrainerSpec, describe
 def _spec(**changes):
     import keras
 
-    _, network = build_network((4,), 3, hidden_layer_sizes=(5,), dropout=0.1,
-                               seed=changes.pop("seed", 0))
+    _, network = build_network(
+        (4,), 3, hidden_layer_sizes=(5,), dropout=0.1, seed=changes.pop("seed", 0)
+    )
     fields = dict(
         network=network,
         optimizer=make_optimizer("sgd", 0.01, 0.9, False),
@@ -40,18 +41,21 @@ def test_key_ignores_what_is_loaded_for_each_fit():
     assert _spec(optimizer=make_optimizer("sgd", 0.5, 0.9, False)).key() == base
 
 
-@pytest.mark.parametrize("change", [
-    lambda: {"optimizer": make_optimizer("sgd", 0.01, 0.5, False)},
-    lambda: {"optimizer": make_optimizer("adam", 0.01, 0.9, False)},
-    lambda: {"loss": "mse"},
-    lambda: {"metrics": tuple(make_metrics(("accuracy",), ["AUC"], "multiclass"))},
-    lambda: {"output_transform": "sigmoid"},
-    lambda: {"loss_on_predictions": True},
-    lambda: {"one_hot_loss": True},
-    lambda: {"one_hot_depth": None},
-    lambda: {"target_signature": ("float32", (1,))},
-    lambda: {"scaling_shape": (3,)},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda: {"optimizer": make_optimizer("sgd", 0.01, 0.5, False)},
+        lambda: {"optimizer": make_optimizer("adam", 0.01, 0.9, False)},
+        lambda: {"loss": "mse"},
+        lambda: {"metrics": tuple(make_metrics(("accuracy",), ["AUC"], "multiclass"))},
+        lambda: {"output_transform": "sigmoid"},
+        lambda: {"loss_on_predictions": True},
+        lambda: {"one_hot_loss": True},
+        lambda: {"one_hot_depth": None},
+        lambda: {"target_signature": ("float32", (1,))},
+        lambda: {"scaling_shape": (3,)},
+    ],
+)
 def test_key_changes_with_what_is_traced(change):
     assert _spec(**change()).key() != _spec().key()
 
@@ -74,13 +78,15 @@ def test_built_trainer_trains_what_the_spec_describes():
     trainer = spec.build()
     assert trainer.model is not spec.network
     assert [v.shape for v in trainer.model.trainable_variables] == [
-        v.shape for v in spec.network.trainable_variables]
+        v.shape for v in spec.network.trainable_variables
+    ]
     assert type(trainer.optimizer) is type(spec.optimizer)
     X = np.random.RandomState(0).normal(size=(8, 4)).astype(np.float32)
     y = np.arange(8, dtype=np.int32) % 3
     before = trainer.state()
-    loss, metrics = trainer.train_epoch(X, y, np.ones(8, np.float32), np.arange(8), 4,
-                                        0.0, np.float32(1), np.float32(0))
+    loss, metrics = trainer.train_epoch(
+        X, y, np.ones(8, np.float32), np.arange(8), 4, 0.0, np.float32(1), np.float32(0)
+    )
     assert np.isfinite(loss) and set(metrics) == {"accuracy"}
     after = trainer.state()
     assert not np.array_equal(before.trainable[0], after.trainable[0])

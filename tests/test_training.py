@@ -66,8 +66,9 @@ def test_keras_early_stopping_callback_restores_best_weights(Estimator, data_for
     import keras
 
     X, y = data_for(Estimator)
-    stop = keras.callbacks.EarlyStopping(monitor="loss", min_delta=1e9, patience=2,
-                                         restore_best_weights=True)
+    stop = keras.callbacks.EarlyStopping(
+        monitor="loss", min_delta=1e9, patience=2, restore_best_weights=True
+    )
     recorder = EpochRecorder.make()
     est = Estimator(callbacks=[recorder, stop], **{**FAST, "epochs": 50}).fit(X, y)
     assert est.n_iter_ == 3  # stopped by the callback, without a ConvergenceWarning
@@ -80,8 +81,9 @@ def test_reduce_lr_on_plateau_changes_training_learning_rate(classification_data
     import keras
 
     X, y = classification_data
-    reduce = keras.callbacks.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=0,
-                                               min_delta=1e9, min_lr=1e-5)
+    reduce = keras.callbacks.ReduceLROnPlateau(
+        monitor="loss", factor=0.5, patience=0, min_delta=1e9, min_lr=1e-5
+    )
     est = DNNClassifier(callbacks=[reduce], **{**FAST, "learning_rate": 0.04}).fit(X, y)
     # The first epoch sets the plateau's reference; the next four halve the rate.
     assert float(est.model_.optimizer.learning_rate) == pytest.approx(0.04 * 0.5**4)
@@ -106,8 +108,9 @@ def test_checkpoint_and_csv_logger(classification_data, tmp_path):
 def test_grid_search_gives_each_fit_its_own_callbacks(classification_data):
     X, y = classification_data
     recorder = EpochRecorder.make()
-    search = GridSearchCV(DNNClassifier(callbacks=[recorder], **FAST),
-                          {"learning_rate": [0.01, 0.02]}, cv=2).fit(X, y)
+    search = GridSearchCV(
+        DNNClassifier(callbacks=[recorder], **FAST), {"learning_rate": [0.01, 0.02]}, cv=2
+    ).fit(X, y)
     assert recorder.epochs == []
     assert len(search.best_estimator_.callbacks_[0].epochs) == 5
 
@@ -130,8 +133,11 @@ def test_classifier_metrics_are_recorded(classification_data):
 
     X, y = classification_data
     auc = keras.metrics.AUC(name="auc")
-    est = DNNClassifier(metrics=["AUC", auc, "top_k_categorical_accuracy"], early_stopping=True,
-                        **{**FAST, "epochs": 20, "learning_rate": 0.05}).fit(X, y)
+    est = DNNClassifier(
+        metrics=["AUC", auc, "top_k_categorical_accuracy"],
+        early_stopping=True,
+        **{**FAST, "epochs": 20, "learning_rate": 0.05},
+    ).fit(X, y)
     for key in ("AUC", "auc", "top_k_categorical_accuracy"):
         assert len(est.history_[key]) == est.n_iter_
         assert len(est.history_["val_" + key]) == est.n_iter_
@@ -160,8 +166,9 @@ def test_regressor_metrics_in_target_units(regression_data):
 def test_adaptive_learning_rate(Estimator, data_for, capsys):
     X, y = data_for(Estimator)
     params = {k: v for k, v in FAST.items() if k != "learning_rate"}
-    est = Estimator(learning_rate="adaptive", tol=1e9, n_iter_no_change=1, verbose=2,
-                    **params).set_params(epochs=40)
+    est = Estimator(
+        learning_rate="adaptive", tol=1e9, n_iter_no_change=1, verbose=2, **params
+    ).set_params(epochs=40)
     est.fit(X, y)
     # No epoch after the first improves by tol: every second one divides the
     # rate by 5, until it is below 1e-6; two more epochs stop training.
@@ -179,7 +186,7 @@ def test_partial_fit_continues_training(Estimator, data_for):
     kwargs = {"classes": np.unique(y)} if Estimator is DNNClassifier else {}
     est = Estimator(**FAST)
     for start in range(0, 120, 40):
-        est.partial_fit(X[start:start + 40], y[start:start + 40], **kwargs)
+        est.partial_fit(X[start : start + 40], y[start : start + 40], **kwargs)
     assert est.n_iter_ == 3 and len(est.history_["loss"]) == 3
     iterations = int(est.model_.optimizer.iterations.numpy())
     est.partial_fit(X, y)
@@ -259,8 +266,9 @@ def test_decision_function_is_the_logits(classification_data):
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 def test_summary(Estimator, data_for, capsys):
     X, y = data_for(Estimator)
-    est = Estimator(hidden_layer_sizes=(16, 8), **{k: v for k, v in FAST.items()
-                                                   if k != "hidden_layer_sizes"}).fit(X, y)
+    est = Estimator(
+        hidden_layer_sizes=(16, 8), **{k: v for k, v in FAST.items() if k != "hidden_layer_sizes"}
+    ).fit(X, y)
     text = est.summary(print_fn=None)
     for expected in ("hidden_1", "hidden_2", "output", "Total params", "(None, 16)"):
         assert expected in text
@@ -288,8 +296,9 @@ def test_training_curve_display(classification_data):
     import matplotlib.pyplot as plt
 
     X, y = classification_data
-    est = DNNClassifier(early_stopping=True, n_iter_no_change=2,
-                        **{**FAST, "epochs": 100, "learning_rate": 0.05}).fit(X, y)
+    est = DNNClassifier(
+        early_stopping=True, n_iter_no_change=2, **{**FAST, "epochs": 100, "learning_rate": 0.05}
+    ).fit(X, y)
     display = TrainingCurveDisplay.from_estimator(est, metric="loss")
     np.testing.assert_array_equal(display.line_.get_ydata(), est.history_["loss"])
     np.testing.assert_array_equal(display.val_line_.get_ydata(), est.history_["val_loss"])
@@ -310,8 +319,12 @@ def test_training_curve_display(classification_data):
 def test_early_stopping_restores_the_best_epoch(classification_data):
     X, y = classification_data
     recorder = EpochRecorder.make()
-    est = DNNClassifier(early_stopping=True, n_iter_no_change=3, callbacks=[recorder],
-                        **{**FAST, "epochs": 200, "learning_rate": 0.1}).fit(X, y)
+    est = DNNClassifier(
+        early_stopping=True,
+        n_iter_no_change=3,
+        callbacks=[recorder],
+        **{**FAST, "epochs": 200, "learning_rate": 0.1},
+    ).fit(X, y)
     best = int(np.argmin(est.history_["val_loss"]))
     assert best < est.n_iter_ - 1  # it trained past the best epoch
     best_weights = est.callbacks_[0].weights[best]
@@ -358,8 +371,11 @@ def test_save_keras_objects_and_refuse_newer_format(classification_data, tmp_pat
     import keras
 
     X, y = classification_data
-    est = DNNClassifier(optimizer=keras.optimizers.SGD(0.05, momentum=0.5),
-                        callbacks=[keras.callbacks.TerminateOnNaN()], **FAST).fit(X, y)
+    est = DNNClassifier(
+        optimizer=keras.optimizers.SGD(0.05, momentum=0.5),
+        callbacks=[keras.callbacks.TerminateOnNaN()],
+        **FAST,
+    ).fit(X, y)
     path = tmp_path / "sgd.skdnn"
     with pytest.warns(UserWarning, match="callbacks are not saved"):
         est.save(path)

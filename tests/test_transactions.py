@@ -62,18 +62,34 @@ def assert_unfitted(est, params_before, X):
 def _failing_first_fit(cause, X, y):
     """Return ``(params, X, y, fit_params)`` of a first fit that fails by ``cause``."""
     cases = {
-        "callback raises at an epoch's end":
-            lambda: ({"callbacks": [raising_callback("on_epoch_end", epoch=1)]}, X, y, {}),
-        "callback raises before training":
-            lambda: ({"callbacks": [raising_callback("on_train_begin")]}, X, y, {}),
+        "callback raises at an epoch's end": lambda: (
+            {"callbacks": [raising_callback("on_epoch_end", epoch=1)]},
+            X,
+            y,
+            {},
+        ),
+        "callback raises before training": lambda: (
+            {"callbacks": [raising_callback("on_train_begin")]},
+            X,
+            y,
+            {},
+        ),
         "divergence": lambda: ({}, X * DIVERGING_SCALE, y, {}),
         "unknown metric": lambda: ({"metrics": ["no_such_metric"]}, X, y, {}),
         "not a callback": lambda: ({"callbacks": [print]}, X, y, {}),
         # 10% of 4 samples is 1 validation sample: too few to score.
-        "validation split too small":
-            lambda: ({"early_stopping": True, "validation_fraction": 0.1}, X[:4], y[:4], {}),
-        "sample_weight of the wrong length":
-            lambda: ({}, X, y, {"sample_weight": np.ones(len(y) - 1)}),
+        "validation split too small": lambda: (
+            {"early_stopping": True, "validation_fraction": 0.1},
+            X[:4],
+            y[:4],
+            {},
+        ),
+        "sample_weight of the wrong length": lambda: (
+            {},
+            X,
+            y,
+            {"sample_weight": np.ones(len(y) - 1)},
+        ),
     }
     return cases[cause]()
 
@@ -147,17 +163,23 @@ REFIT_FAILURES = {
     ),
     "huge X diverges": (lambda est, X: (est, X * DIVERGING_SCALE), TrainingDivergedError),
     "huge learning rate diverges": (
-        lambda est, X: (est.set_params(learning_rate=1e6), X), TrainingDivergedError
+        lambda est, X: (est.set_params(learning_rate=1e6), X),
+        TrainingDivergedError,
     ),
 }
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
-@pytest.mark.parametrize("call, cause", [
-    (call, cause) for call in TRAINING_CALLS for cause in REFIT_FAILURES
-    # partial_fit trains a single epoch.
-    if not (call == "partial_fit" and cause == "callback raises after the second epoch")
-])
+@pytest.mark.parametrize(
+    "call, cause",
+    [
+        (call, cause)
+        for call in TRAINING_CALLS
+        for cause in REFIT_FAILURES
+        # partial_fit trains a single epoch.
+        if not (call == "partial_fit" and cause == "callback raises after the second epoch")
+    ],
+)
 def test_failed_training_call_keeps_the_fitted_state(Estimator, call, cause, fitted, data_for):
     X, y = data_for(Estimator)
     est = fitted(Estimator)
@@ -287,7 +309,7 @@ def _zip(members):
 
 def _flip_middle_bytes(data, n=64):
     middle = len(data) // 2
-    return data[:middle] + bytes(b ^ 0xFF for b in data[middle:middle + n]) + data[middle + n:]
+    return data[:middle] + bytes(b ^ 0xFF for b in data[middle : middle + n]) + data[middle + n :]
 
 
 def _without(config, key):
@@ -302,16 +324,20 @@ BAD_FILES = {
     "bytes flipped in the middle": lambda good, config, model: _flip_middle_bytes(good),
     "zip of an unrelated member": lambda good, config, model: _zip({"notes.txt": b"hello"}),
     "config not JSON": lambda good, config, model: _zip(
-        {"skdnn.json": b"{not json", "model.keras": model}),
+        {"skdnn.json": b"{not json", "model.keras": model}
+    ),
     "config a JSON list": lambda good, config, model: _zip(
-        {"skdnn.json": b"[1, 2, 3]", "model.keras": model}),
+        {"skdnn.json": b"[1, 2, 3]", "model.keras": model}
+    ),
     **{
         f"config without {key!r}": lambda good, config, model, key=key: _zip(
-            {"skdnn.json": _without(config, key), "model.keras": model})
+            {"skdnn.json": _without(config, key), "model.keras": model}
+        )
         for key in ("class", "params", "fitted")
     },
     "model.keras garbage": lambda good, config, model: _zip(
-        {"skdnn.json": json.dumps(config), "model.keras": np.random.RandomState(0).bytes(4096)}),
+        {"skdnn.json": json.dumps(config), "model.keras": np.random.RandomState(0).bytes(4096)}
+    ),
 }
 
 
@@ -341,15 +367,19 @@ def test_load_of_a_missing_file_raises_file_not_found(tmp_path):
 # Ported from scikit-learn's MLP tests
 # ----------------------------------------------------------------------------
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
-@pytest.mark.parametrize("params", [
-    {"optimizer": "sgd", "momentum": 0},
-    {"optimizer": "sgd", "momentum": 0, "learning_rate": 1},
-    {"learning_rate": np.float32(0.01)},
-    {"alpha": np.float64(1e-3)},
-    {"optimizer": "sgd", "momentum": np.float32(0.5)},
-    {"tol": 0},
-    {"early_stopping": True, "validation_fraction": np.float32(0.2)},
-], ids=repr)
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"optimizer": "sgd", "momentum": 0},
+        {"optimizer": "sgd", "momentum": 0, "learning_rate": 1},
+        {"learning_rate": np.float32(0.01)},
+        {"alpha": np.float64(1e-3)},
+        {"optimizer": "sgd", "momentum": np.float32(0.5)},
+        {"tol": 0},
+        {"early_stopping": True, "validation_fraction": np.float32(0.2)},
+    ],
+    ids=repr,
+)
 def test_real_hyperparameters_of_any_type(Estimator, params, data_for):
     X, y = data_for(Estimator)
     X, y = X[:60], y[:60]

@@ -25,7 +25,8 @@ def test_validation_data_are_recorded_without_changing_training(Estimator, data_
     np.testing.assert_array_equal(predictions(est, X), predictions(plain, X))
     assert est.loss_curve_ == plain.loss_curve_
     expected = {"loss", "val_loss"} | (
-        {"accuracy", "val_accuracy"} if Estimator is DNNClassifier else set())
+        {"accuracy", "val_accuracy"} if Estimator is DNNClassifier else set()
+    )
     assert set(est.history_) == expected
     assert all(len(values) == est.n_iter_ for values in est.history_.values())
     assert est.best_validation_score_ is None
@@ -52,23 +53,29 @@ def test_validation_sample_weights(classification_data):
     X, y = classification_data
     X_train, y_train, X_val, y_val = X[:90], y[:90], X[90:], y[90:]
     weights = np.r_[np.zeros(15), np.ones(15)]
-    weighted = DNNClassifier(**FAST).fit(X_train, y_train, X_val=X_val, y_val=y_val,
-                                        sample_weight_val=weights)
+    weighted = DNNClassifier(**FAST).fit(
+        X_train, y_train, X_val=X_val, y_val=y_val, sample_weight_val=weights
+    )
     subset = DNNClassifier(**FAST).fit(X_train, y_train, X_val=X_val[15:], y_val=y_val[15:])
-    np.testing.assert_allclose(weighted.history_["val_loss"], subset.history_["val_loss"],
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        weighted.history_["val_loss"], subset.history_["val_loss"], rtol=1e-5
+    )
     with pytest.raises(ValueError, match="sample_weight_val: .*non-zero"):
         DNNClassifier(**{**FAST, "early_stopping": True}).fit(
-            X_train, y_train, X_val=X_val, y_val=y_val, sample_weight_val=np.zeros(30))
+            X_train, y_train, X_val=X_val, y_val=y_val, sample_weight_val=np.zeros(30)
+        )
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
-@pytest.mark.parametrize("case, match", [
-    ("no y_val", "X_val and y_val must be given together"),
-    ("only weights", "sample_weight_val needs X_val"),
-    ("other width", "features"),
-    ("other length", "inconsistent numbers of samples"),
-])
+@pytest.mark.parametrize(
+    "case, match",
+    [
+        ("no y_val", "X_val and y_val must be given together"),
+        ("only weights", "sample_weight_val needs X_val"),
+        ("other width", "features"),
+        ("other length", "inconsistent numbers of samples"),
+    ],
+)
 def test_bad_validation_data_leave_the_estimator_unfitted(Estimator, case, match, data_for):
     X, y, X_val, y_val = _split(Estimator, data_for)
     kwargs = {
