@@ -88,7 +88,27 @@ class _FitPlan:
     train_idx: np.ndarray
     validation: object  # a _Validation, or None
     seeds: dict
-    observer: object = None  # scikit-learn's callbacks' (see _sklearn_callbacks.py)
+    observer: object = None
+
+    def fitted_attributes(self, model, n_iter, history):
+        """The attributes that make an estimator fitted with ``model``.
+
+        What ``_commit`` sets (besides the callbacks and the best loss or
+        score, known only when the call ends), and what scikit-learn's
+        callbacks get for a copy of the estimator after an epoch.
+        """
+        attributes = {
+            "_target_encoder": self.encoder,
+            "_architecture": self.architecture,
+            "n_outputs_": self.encoder.n_outputs_,
+            "model_": model,
+            "n_iter_": n_iter,
+            "history_": history,
+            "loss_curve_": history.get("loss", []),
+        }
+        if hasattr(self.encoder, "classes_"):  # a classifier's labels
+            attributes["classes_"] = self.encoder.classes_
+        return attributes  # scikit-learn's callbacks' (see _sklearn_callbacks.py)
 
 
 @dataclasses.dataclass
@@ -637,16 +657,9 @@ default=None
 
     def _commit(self, work, plan, result):
         """Make the working copy's result the estimator's fitted state."""
-        work._target_encoder = plan.encoder
-        work._architecture = plan.architecture
-        work.n_outputs_ = plan.encoder.n_outputs_
-        if hasattr(plan.encoder, "classes_"):  # a classifier's labels
-            work.classes_ = plan.encoder.classes_
-        work.model_ = plan.model
+        n_iter = (work.n_iter_ if plan.warm else 0) + result.n_epochs
+        vars(work).update(plan.fitted_attributes(plan.model, n_iter, result.history))
         work.callbacks_ = plan.callbacks
-        work.n_iter_ = (work.n_iter_ if plan.warm else 0) + result.n_epochs
-        work.history_ = result.history
-        work.loss_curve_ = result.history.get("loss", [])
         if plan.config.early_stopping:
             work.best_loss_ = None
             # In scikit-learn's MLP units: the score (accuracy or R^2) of the

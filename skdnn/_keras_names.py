@@ -94,7 +94,7 @@ def optimizer_name(optimizer):
     """
     name = optimizer.lower()
     if name not in OPTIMIZERS:
-        spellings = [getattr_name for getattr_name, _ in OPTIMIZERS.values()]
+        spellings = [class_name for class_name, _ in OPTIMIZERS.values()]
         raise ValueError(
             f"optimizer={optimizer!r} is not an optimizer skdnn knows; use one of "
             f"{sorted(OPTIMIZERS)} (in any case, e.g. 'Adam' or 'SGD') or a "

@@ -89,7 +89,8 @@ class RunResult:
     state : NetworkState
         The final (or, with early stopping, best) weights and optimizer state.
     validation_output : ndarray or None
-        The network's output on the validation data for those weights.
+        With early stopping, the network's output on the validation data for
+        those weights.
     """
 
     history: dict
@@ -191,8 +192,8 @@ class TrainingRun:
         else:
             callback_list.on_train_end()
         self.result.state = self.trainer.state()
-        if self.validation is not None:
-            # The final weights' output, for the validation score.
+        if self.config.early_stopping:
+            # The restored weights' output, for best_validation_score_.
             self.result.validation_output = forward(self.trainer.model, self.validation[0])
         return self.result
 

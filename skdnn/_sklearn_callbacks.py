@@ -33,9 +33,6 @@ except ImportError:  # scikit-learn < 1.9
         """Stands in for scikit-learn's mixin, which adds ``set_callbacks``."""
 
 
-from ._trainer import _assign
-
-
 class FitTask:
     """The callback context of one call of ``fit`` or ``partial_fit``.
 
@@ -203,25 +200,13 @@ class EpochObserver:
         import keras
 
         work, plan = self.work, self.plan
-        state = self._state()
         model = keras.models.clone_model(plan.model)
-        _assign(model.trainable_variables, state.trainable)
-        _assign(model.non_trainable_variables, state.non_trainable)
+        self._state().assign_weights_to(model)
         history = {key: list(values) for key, values in self._history.items()}
-        attributes = {
-            "model_": model,
-            "_target_encoder": plan.encoder,
-            "_architecture": plan.architecture,
-            "n_outputs_": plan.encoder.n_outputs_,
-            "n_features_in_": work.n_features_in_,
-            "n_iter_": self._n_iter,
-            "history_": history,
-            "loss_curve_": history.get("loss", []),
-            "best_loss_": None,
-            "best_validation_score_": None,
-        }
-        if hasattr(plan.encoder, "classes_"):
-            attributes["classes_"] = plan.encoder.classes_
+        attributes = plan.fitted_attributes(model, self._n_iter, history)
+        attributes.update(
+            n_features_in_=work.n_features_in_, best_loss_=None, best_validation_score_=None
+        )
         if "feature_names_in_" in vars(work) or "feature_names_in_" in vars(self.task.estimator):
             # None, when a refit on an array follows a fit on a DataFrame:
             # the copy must not check the old names.

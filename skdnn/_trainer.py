@@ -330,10 +330,14 @@ class NetworkState:
             [v.numpy() for v in optimizer.variables],
         )
 
-    def assign_to(self, model, optimizer=None):
-        """Write this state into ``model``'s variables and ``optimizer``'s."""
+    def assign_weights_to(self, model):
+        """Write the weights (not the optimizer state) into ``model``'s variables."""
         _assign(model.trainable_variables, self.trainable)
         _assign(model.non_trainable_variables, self.non_trainable)
+
+    def assign_to(self, model, optimizer=None):
+        """Write this state into ``model``'s variables and ``optimizer``'s."""
+        self.assign_weights_to(model)
         _assign((model.optimizer if optimizer is None else optimizer).variables, self.optimizer)
 
 

@@ -36,7 +36,8 @@ def test_a_search_warns_once_per_cause(Estimator, data_for, fresh_record):
     Estimator(**{**FAST, "epochs": 3}).fit(X, y)
     Estimator(**{**FAST, "epochs": 3}).fit(X, y)
     assert len(_convergence(fresh_record)) == 2
-    assert caught[0].filename == __file__ or "sklearn" in caught[0].filename
+    # It points at the caller's code, never inside skdnn.
+    assert "/skdnn/" not in caught[0].filename.replace("\\", "/")
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
