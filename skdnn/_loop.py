@@ -109,8 +109,8 @@ class TrainingRun:
     trainer : Trainer
         Loaded with the starting state.
     config : LoopConfig
-    data : tuple of tensors
-        ``(X, y, sample_weight)`` of all the training samples.
+    data : object
+        All the training samples, from ``trainer.data(X, y, sample_weight)``.
     train_idx : ndarray of int
         The rows to train on (the rest is the validation split).
     validation : tuple of ndarray or None
@@ -225,7 +225,7 @@ class TrainingRun:
             self.shuffle_rng.permutation(self.train_idx) if config.shuffle else self.train_idx
         )
         loss, metrics = trainer.train_epoch(
-            *self.data, permutation, config.batch_size, config.alpha, self.scale, self.offset
+            self.data, permutation, config.batch_size, config.alpha, self.scale, self.offset
         )
         if not np.isfinite(loss):
             raise TrainingDivergedError(

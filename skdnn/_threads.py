@@ -48,6 +48,10 @@ def apply_thread_budget():
         budget = thread_budget()
         if budget is None:
             return
+        import keras
+
+        if keras.config.backend() != "tensorflow":
+            return  # XLA sizes its CPU pool when JAX starts (see XLA_FLAGS).
         import tensorflow as tf
 
         try:

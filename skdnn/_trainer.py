@@ -5,9 +5,10 @@ Python-level call per batch, and every new model is traced anew; for the
 small, in-memory data sets and the many fits of a scikit-learn workflow that
 overhead dominates. Here:
 
-* one compiled call runs a whole epoch: the data live in tensors, each batch
-  is gathered by index from a per-epoch permutation, and the loop over
-  batches is a TensorFlow while-loop;
+* an epoch runs in one compiled call, or a few (see the engines: a
+  TensorFlow while-loop in ``_engine_tensorflow.py``, a jitted JAX loop over
+  Keras's stateless calls in ``_engine_jax.py``), on the backend the user
+  configured; the step itself is written once (``_objective.py``);
 * the compiled functions belong to a :class:`Trainer`, a private copy of the
   network and optimizer. A :class:`TrainerSpec` describes everything the
   trace depends on: it builds the trainer and gives the key under which the
@@ -29,7 +30,16 @@ from collections import OrderedDict
 from contextlib import contextmanager
 
 import numpy as np
-import scipy.sparse as sp
+
+from ._engine_jax import JaxEngine
+from ._engine_tensorflow import TensorFlowEngine
+from ._inference import to_numpy
+from ._optimizers import (
+    from_trainer_values,
+    loaded_hyperparameters,
+    to_trainer_values,
+    trainer_optimizer,
+)
 
 # Rows per call when evaluating the validation split: large enough to
 # amortize the call overhead, small enough to bound the activations' memory.
@@ -40,24 +50,29 @@ EVALUATE_CHUNK_SIZE = 16384
 MAX_CACHED_KEYS = 8
 MAX_IDLE_PER_KEY = 2
 
-# TensorFlow's CPU kernels need buffers aligned to this many bytes.
-_TENSOR_ALIGNMENT = 64
-
 _lock = threading.Lock()
 _idle_trainers = OrderedDict()
-_default_strategy = []
+
+ENGINES = {"tensorflow": TensorFlowEngine, "jax": JaxEngine}
 
 
-def require_tensorflow_backend():
-    """Raise a clear error when Keras runs on another backend."""
+def check_backend():
+    """Return the active Keras backend; raise a clear error if skdnn can't train on it.
+
+    skdnn trains on the backend the user configured (``KERAS_BACKEND`` or
+    ``~/.keras/keras.json``) and never chooses or changes it.
+    """
     import keras
 
-    if keras.config.backend() != "tensorflow":
+    backend = keras.config.backend()
+    if backend not in ENGINES:
         raise RuntimeError(
-            f"skdnn trains with Keras's TensorFlow backend, but the active backend is "
-            f"{keras.config.backend()!r}. Set the environment variable "
-            f"KERAS_BACKEND=tensorflow before importing keras."
+            f"skdnn trains with Keras's {' or '.join(sorted(ENGINES))} backend, but the "
+            f"active backend is {backend!r}. Set the environment variable KERAS_BACKEND="
+            f'tensorflow or KERAS_BACKEND=jax before Python imports keras (or "backend" '
+            f'in ~/.keras/keras.json); JAX comes with pip install "skdnn[jax]".'
         )
+    return backend
 
 
 # ----------------------------------------------------------------------------
@@ -69,17 +84,15 @@ def describe(obj):
     None for a callable that has no config and no importable name (a lambda
     or local function): nothing but its identity tells what it computes.
     """
-    import keras
-
     if obj is None or isinstance(obj, (str, int, float, bool)):
         return repr(obj)
     if isinstance(obj, (tuple, list)):
         parts = [describe(item) for item in obj]
         return None if None in parts else repr(parts)
     if hasattr(obj, "get_config"):
-        return type(obj).__qualname__ + json.dumps(
-            keras.saving.serialize_keras_object(obj), sort_keys=True, default=repr
-        )
+        # The config, not keras.saving.serialize_keras_object(): that one
+        # imports TensorFlow whenever it is installed, also on JAX.
+        return _qualified_name(obj) + json.dumps(obj.get_config(), sort_keys=True, default=repr)
     # A plain function: its name identifies it when it is importable.
     name = getattr(obj, "__qualname__", "")
     if "<" in name or not name:
@@ -97,42 +110,38 @@ def _without_seeds(config):
     return config
 
 
-def describe_network(model):
-    """Identify a network's architecture, whatever its initial weights."""
+def describe_network(network):
+    """Identify a network's architecture (a Keras model's, or a
+    :class:`~skdnn._network.NetworkRecipe`'s), whatever its initial weights."""
+    if hasattr(network, "describe"):
+        return network.describe()
+    model = network
     return json.dumps(_without_seeds(model.get_config()), sort_keys=True, default=repr)
 
 
-def describe_optimizer(optimizer):
+def describe_optimizer(optimizer, traced_only=False):
     """Describe an optimizer without its float learning rate (a variable,
-    loaded for each fit) and its automatic name."""
-    import keras
+    loaded for each fit) and its automatic name; with ``traced_only``, also
+    without the hyperparameters a trainer loads (see ``_optimizers.py``)."""
+    config = {**optimizer.get_config(), "name": None}
+    if isinstance(config.get("learning_rate"), float):
+        config["learning_rate"] = None
+    if traced_only:
+        for name in loaded_hyperparameters(optimizer):
+            config[name] = None
+    return _qualified_name(optimizer) + json.dumps(config, sort_keys=True, default=repr)
 
-    config = keras.optimizers.serialize(optimizer)
-    config["config"] = {**config["config"], "name": None}
-    if isinstance(config["config"].get("learning_rate"), float):
-        config["config"]["learning_rate"] = None
-    return json.dumps(config, sort_keys=True, default=repr)
+
+def _qualified_name(obj):
+    return f"{type(obj).__module__}.{type(obj).__qualname__}"
 
 
 def describe_strategy(strategy):
-    """Identify a strategy by its kind and devices (None: no strategy)."""
-    if strategy is None:
-        return "None"
+    """Identify a strategy by its kind and devices (None: no strategy; a
+    string: JAX's data parallelism over its devices)."""
+    if strategy is None or isinstance(strategy, str):
+        return repr(strategy)
     return f"{type(strategy).__name__}{tuple(strategy.extended.worker_devices)}"
-
-
-def mirrored_strategy():
-    """The process's ``tf.distribute.MirroredStrategy`` over all its GPUs.
-
-    Created once: a strategy claims its devices, and every ``"mirrored"``
-    estimator of the process shares it.
-    """
-    import tensorflow as tf
-
-    with _lock:
-        if not _default_strategy:
-            _default_strategy.append(tf.distribute.MirroredStrategy())
-        return _default_strategy[0]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -145,9 +154,10 @@ class TrainerSpec:
 
     Parameters
     ----------
-    network : keras.Model
+    network : keras.Model or NetworkRecipe
         The network up to its output layer (logits, or standardized
-        targets); the trainer trains its own clone.
+        targets); the trainer trains its own clone, or builds its own from
+        the recipe (see ``_network.py``).
     optimizer : keras.optimizers.Optimizer
         Copied; its variables are loaded for every fit.
     loss : str, callable or keras.losses.Loss
@@ -195,7 +205,7 @@ class TrainerSpec:
 
     _DESCRIBERS = {
         "network": describe_network,
-        "optimizer": describe_optimizer,
+        "optimizer": functools.partial(describe_optimizer, traced_only=True),
         "strategy": describe_strategy,
     }
 
@@ -219,90 +229,8 @@ class TrainerSpec:
 
 
 # ----------------------------------------------------------------------------
-# The compiled functions
+# The trainer
 # ----------------------------------------------------------------------------
-def per_sample_loss(loss):
-    """Return ``f(y_true, y_pred) -> per-sample losses`` for a Keras loss.
-
-    ``loss`` is a Keras loss name, function or ``keras.losses.Loss``
-    instance; instances are copied with ``reduction=None`` so that sample
-    weights are applied here, the same way for every loss.
-    """
-    import keras
-
-    if isinstance(loss, keras.losses.Loss):
-        loss = type(loss).from_config({**loss.get_config(), "reduction": None})
-    elif isinstance(loss, str):
-        loss = keras.losses.get(loss)
-
-    def compute(y_true, y_pred):
-        values = loss(y_true, y_pred)
-        rank = len(values.shape)
-        if rank > 1:
-            values = keras.ops.mean(values, axis=tuple(range(1, rank)))
-        return values
-
-    return compute
-
-
-def as_training_data(X):
-    """Return ``X`` as what the compiled functions take: one float32 tensor,
-    or, for a SciPy sparse matrix, its CSR ``(data, indices, indptr)``."""
-    if not sp.issparse(X):
-        return as_training_tensor(X)
-    import tensorflow as tf
-
-    X = X.tocsr()
-    if not X.has_sorted_indices:
-        X = X.sorted_indices()  # a sorted copy: the caller's matrix is not changed
-    return (
-        tf.constant(X.data.astype(np.float32, copy=False)),
-        tf.constant(X.indices.astype(np.int64, copy=False)),
-        tf.constant(X.indptr.astype(np.int64, copy=False)),
-    )
-
-
-def as_training_tensor(X):
-    """Return ``X`` as a float32 TensorFlow tensor, copying it at most once.
-
-    ``tf.convert_to_tensor`` copies a NumPy array into TensorFlow's own
-    memory (two copies at its peak for 60,000x784 floats). A C-contiguous,
-    aligned, writeable float32 array is instead shared with TensorFlow
-    through DLPack, without a copy; anything else is converted once into an
-    aligned float32 buffer that is then shared. The training functions only
-    gather rows from it and never write to it.
-    """
-    import tensorflow as tf
-
-    X = np.asarray(X)
-    shareable = (
-        X.dtype == np.float32
-        and X.flags.c_contiguous
-        and X.flags.writeable
-        and X.ctypes.data % _TENSOR_ALIGNMENT == 0
-    )
-    if not shareable:
-        buffer = np.empty(X.nbytes // X.itemsize * 4 + _TENSOR_ALIGNMENT, dtype=np.uint8)
-        start = -buffer.ctypes.data % _TENSOR_ALIGNMENT
-        aligned = buffer[start : start + X.size * 4].view(np.float32).reshape(X.shape)
-        aligned[...] = X
-        X = aligned
-    return tf.experimental.dlpack.from_dlpack(X.__dlpack__())
-
-
-def _transform_output(kind, z, scale, offset):
-    """Map the training output to predictions (probabilities or units)."""
-    import tensorflow as tf
-
-    if kind == "softmax":
-        return tf.nn.softmax(z)
-    if kind == "sigmoid":
-        return tf.sigmoid(z)
-    if kind == "affine":
-        return z * scale + offset
-    return z
-
-
 def _assign(variables, values):
     values = list(values)
     if len(values) != len(variables):
@@ -325,9 +253,9 @@ class NetworkState:
         copied into NumPy arrays."""
         optimizer = model.optimizer if optimizer is None else optimizer
         return cls(
-            [v.numpy() for v in model.trainable_variables],
-            [v.numpy() for v in model.non_trainable_variables],
-            [v.numpy() for v in optimizer.variables],
+            [to_numpy(v) for v in model.trainable_variables],
+            [to_numpy(v) for v in model.non_trainable_variables],
+            [to_numpy(v) for v in optimizer.variables],
         )
 
     def assign_weights_to(self, model):
@@ -347,37 +275,80 @@ class Trainer:
     Parameters
     ----------
     spec : TrainerSpec
-        What to compile.
+        What to compile, on the active Keras backend.
     """
 
     def __init__(self, spec):
         import keras
 
         strategy = spec.strategy
-        scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
+        scope = contextlib.nullcontext()
+        if strategy is not None and not isinstance(strategy, str):
+            scope = strategy.scope()  # a tf.distribute strategy
         with scope:
-            inputs = None
-            if spec.sparse_input:
-                # The same layers on a sparse input: the first Dense layer
-                # multiplies the sparse batch (tf.sparse under the hood).
-                inputs = keras.Input(
-                    shape=spec.network.input_shape[1:], sparse=True, name=spec.network.input.name
-                )
-            model = keras.models.clone_model(spec.network, input_tensors=inputs)
-            optimizer = type(spec.optimizer).from_config(spec.optimizer.get_config())
+            if not isinstance(spec.network, keras.Model):  # a recipe
+                model = spec.network.build(sparse_input=spec.sparse_input)
+            else:
+                inputs = None
+                if spec.sparse_input:
+                    # The same layers on a sparse input: the first Dense layer
+                    # multiplies the sparse batch without making it dense.
+                    inputs = keras.Input(
+                        shape=spec.network.input_shape[1:],
+                        sparse=True,
+                        name=spec.network.input.name,
+                    )
+                model = keras.models.clone_model(spec.network, input_tensors=inputs)
+            optimizer = trainer_optimizer(spec.optimizer)
             optimizer.build(model.trainable_variables)
             metrics = [type(m).from_config(m.get_config()) for m in spec.metrics]
         self.model, self.optimizer, self.metrics = model, optimizer, metrics
-        compiled = _compile_functions(spec, model, optimizer, metrics)
-        self._train_epoch, self._evaluate = compiled
+        # Hyperparameters held in variables, loaded for each fit (see load()):
+        # the dropout rates, and the optimizer's (see _optimizers.py).
+        self._rate_variables = [
+            layer.rate_value for layer in model.layers if hasattr(layer, "rate_value")
+        ]
+        rate_ids = {id(variable) for variable in self._rate_variables}
+        self._state_variables = [v for v in model.non_trainable_variables if id(v) not in rate_ids]
+        self._begin(spec)
+        self._engine = ENGINES[check_backend()](spec, model, optimizer, metrics)
 
-    def load(self, state):
-        """Load a :class:`NetworkState` (or a compiled model's) into the trainer."""
-        state.assign_to(self.model, self.optimizer)
+    def data(self, X, y, sample_weight):
+        """The training data (X a NumPy array or SciPy sparse matrix) as the
+        compiled epoch takes them: pass the result to :meth:`train_epoch`."""
+        return self._engine.data(X, y, sample_weight)
+
+    def _begin(self, spec):
+        # The fit's Keras optimizer, whose variables load() and state()
+        # exchange, and the fit's dropout rates.
+        self._fit_optimizer = spec.optimizer
+        self._rates = spec.network.dropout_rates() if hasattr(spec.network, "dropout_rates") else ()
+
+    def load(self, state, spec=None):
+        """Load a :class:`NetworkState` into the trainer.
+
+        With ``spec``, the :class:`TrainerSpec` of a new fit (whose key is
+        this trainer's), also load that fit's hyperparameters: the dropout
+        rates, and the optimizer's. ``state.optimizer`` holds the variables
+        of the fit's Keras optimizer; :meth:`state` returns them likewise.
+        """
+        if spec is not None:
+            self._begin(spec)
+        _assign(self.model.trainable_variables, state.trainable)
+        _assign(self._state_variables, state.non_trainable)
+        _assign(self._rate_variables, self._rates)
+        values = to_trainer_values(self.optimizer, state.optimizer, self._fit_optimizer)
+        _assign(self.optimizer.variables, values)
 
     def state(self):
-        """The trainer's weights and optimizer state, as NumPy arrays."""
-        return NetworkState.of(self.model, self.optimizer)
+        """The trainer's weights and optimizer state, as NumPy arrays, in
+        the layout of the fit's Keras model and optimizer."""
+        values = [to_numpy(v) for v in self.optimizer.variables]
+        return NetworkState(
+            [to_numpy(v) for v in self.model.trainable_variables],
+            [to_numpy(v) for v in self._state_variables],
+            from_trainer_values(self.optimizer, values, self._fit_optimizer),
+        )
 
     def get_weights(self):
         return self.model.get_weights()
@@ -396,22 +367,12 @@ class Trainer:
     def _metric_results(self):
         return {metric.name: float(metric.result()) for metric in self.metrics}
 
-    def train_epoch(self, X, y, sample_weight, permutation, batch_size, alpha, scale, offset):
-        """Run one epoch over ``X[permutation]``; return ``(mean loss, metrics)``."""
-        import tensorflow as tf
-
+    def train_epoch(self, data, permutation, batch_size, alpha, scale, offset):
+        """Run one epoch over the rows ``permutation`` of ``data`` (from
+        :meth:`data`); return ``(mean loss, metrics)``."""
         self._reset_metrics()
-        loss = self._train_epoch(
-            X,
-            y,
-            sample_weight,
-            tf.constant(permutation, dtype=tf.int32),
-            tf.constant(batch_size, dtype=tf.int32),
-            tf.constant(alpha, dtype=tf.float32),
-            scale,
-            offset,
-        )
-        return float(loss), self._metric_results()
+        loss = self._engine.train_epoch(data, permutation, batch_size, alpha, scale, offset)
+        return loss, self._metric_results()
 
     def evaluate(self, X, y, sample_weight, scale, offset):
         """Return ``(weighted mean loss without penalty, metrics)`` on held-out data.
@@ -422,177 +383,9 @@ class Trainer:
         total = 0.0
         for start in range(0, X.shape[0], EVALUATE_CHUNK_SIZE):
             chunk = slice(start, start + EVALUATE_CHUNK_SIZE)
-            X_chunk = as_training_data(X[chunk]) if sp.issparse(X) else X[chunk]
-            total += float(self._evaluate(X_chunk, y[chunk], sample_weight[chunk], scale, offset))
+            total += self._engine.evaluate(X[chunk], y[chunk], sample_weight[chunk], scale, offset)
         weight_sum = float(np.sum(sample_weight))
         return (total / weight_sum if weight_sum else 0.0), self._metric_results()
-
-
-def _compile_functions(spec, model, optimizer, metrics):
-    """Return the ``tf.function``s ``(train_epoch, evaluate)`` of a trainer.
-
-    A module-level function, not a method: the compiled functions close over
-    the model, optimizer and metrics only, never over the trainer, so an
-    evicted trainer is freed without waiting for the cycle collector.
-    """
-    import tensorflow as tf
-
-    loss = per_sample_loss(spec.loss)
-    output_transform, strategy = spec.output_transform, spec.strategy
-    n_features = int(np.prod(spec.network.input_shape[1:]))
-    loss_on_predictions, one_hot_depth = spec.loss_on_predictions, spec.one_hot_depth
-    one_hot_loss = spec.one_hot_loss
-    trainable = model.trainable_variables
-    kernels = [layer.kernel for layer in model.layers if hasattr(layer, "kernel")]
-
-    def loss_value(y, z, sample_weight, alpha, scale, offset):
-        if loss_on_predictions:
-            z = _transform_output(output_transform, z, scale, offset)
-        if one_hot_loss:
-            y = tf.one_hot(tf.cast(y, tf.int32), one_hot_depth)
-        per_sample = tf.reduce_sum(loss(y, z) * sample_weight)
-        penalty = 0.5 * alpha * tf.add_n([tf.reduce_sum(tf.square(k)) for k in kernels])
-        return per_sample, penalty
-
-    def update_metrics(y, z, scale, offset):
-        if not metrics:
-            return
-        predictions = _transform_output(output_transform, z, scale, offset)
-        targets = y * scale + offset if output_transform == "affine" else y
-        one_hot = None
-        for metric in metrics:
-            if one_hot_depth and not type(metric).__name__.startswith("Sparse"):
-                if one_hot is None:
-                    one_hot = tf.one_hot(tf.cast(targets, tf.int32), one_hot_depth)
-                metric.update_state(one_hot, predictions)
-            else:
-                metric.update_state(targets, predictions)
-
-    def apply_update(distribution, gradients):
-        optimizer.apply_gradients(zip(gradients, trainable, strict=True))
-
-    def gather_rows(X, rows):
-        """The samples ``rows`` of X: a dense tensor, or a sparse one gathered
-        from the CSR arrays (rows in order, columns sorted within each row)."""
-        if not spec.sparse_input:
-            return tf.gather(X, rows)
-        data, indices, indptr = X
-        starts = tf.gather(indptr, rows)
-        positions = tf.ragged.range(starts, tf.gather(indptr, rows + 1))
-        flat = positions.flat_values
-        coordinates = tf.stack([positions.value_rowids(), tf.gather(indices, flat)], axis=1)
-        shape = tf.stack([tf.shape(rows, out_type=tf.int64)[0], n_features])
-        return tf.SparseTensor(coordinates, tf.gather(data, flat), shape)
-
-    def batch_step(X, y, sample_weight, indices, weight_total, n_replicas, alpha, scale, offset):
-        """One gradient step on the rows ``indices`` (of one replica)."""
-        X_batch = gather_rows(X, indices)
-        y_batch = tf.gather(y, indices)
-        weights = tf.gather(sample_weight, indices)
-        with tf.GradientTape() as tape:
-            z = model(X_batch, training=True)
-            data_loss, penalty = loss_value(y_batch, z, weights, alpha, scale, offset)
-            # Weighted mean over the batch plus the L2 penalty divided by
-            # the batch's weight, as in scikit-learn's MLP. Replicas each
-            # hold a share; the optimizer sums their gradients.
-            if n_replicas > 1:
-                penalty = penalty / n_replicas
-            batch_loss = tf.math.divide_no_nan(data_loss + penalty, weight_total)
-        gradients = tape.gradient(batch_loss, trainable)
-        if strategy is None:
-            # Without a strategy, the update runs in a cross-replica context
-            # (merge_call): there Keras's optimizer applies the gradients
-            # without its all-reduce, whose custom gradient would register a
-            # closure over this trace in TensorFlow's process-wide gradient
-            # registry and keep every traced graph alive (about 3 MB per
-            # architecture, never freed). With a strategy, the replicas'
-            # gradients must be summed: Keras's all-reduce does it.
-            tf.distribute.get_replica_context().merge_call(apply_update, args=(gradients,))
-        else:
-            optimizer.apply_gradients(zip(gradients, trainable, strict=True))
-        update_metrics(y_batch, z, scale, offset)
-        return batch_loss
-
-    def run_step(X, y, sample_weight, indices, alpha, scale, offset):
-        weight_total = tf.reduce_sum(tf.gather(sample_weight, indices))
-        if strategy is None:
-            return batch_step(X, y, sample_weight, indices, weight_total, 1, alpha, scale, offset)
-
-        def replica_step(indices):
-            context = tf.distribute.get_replica_context()
-            share = indices[context.replica_id_in_sync_group :: context.num_replicas_in_sync]
-            return batch_step(
-                X,
-                y,
-                sample_weight,
-                share,
-                weight_total,
-                context.num_replicas_in_sync,
-                alpha,
-                scale,
-                offset,
-            )
-
-        per_replica = strategy.run(replica_step, args=(indices,))
-        return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
-
-    def train_epoch(X, y, sample_weight, permutation, batch_size, alpha, scale, offset):
-        n_samples = tf.shape(permutation)[0]
-        n_batches = (n_samples + batch_size - 1) // batch_size
-        total = tf.constant(0.0)
-        for batch in tf.range(n_batches):
-            indices = permutation[batch * batch_size : (batch + 1) * batch_size]
-            batch_loss = run_step(X, y, sample_weight, indices, alpha, scale, offset)
-            total += batch_loss * tf.cast(tf.shape(indices)[0], tf.float32)
-        return total / tf.cast(n_samples, tf.float32)
-
-    def evaluate(X, y, sample_weight, scale, offset):
-        if spec.sparse_input:
-            X = gather_rows(X, tf.range(tf.shape(y)[0]))
-        z = model(X, training=False)
-        update_metrics(y, z, scale, offset)
-        return loss_value(y, z, sample_weight, 0.0, scale, offset)[0]
-
-    # Fixed signatures: one trace per trainer, whatever the number of rows.
-    target_dtype, target_shape = spec.target_signature
-    X_spec = tf.TensorSpec([None, *model.input_shape[1:]], tf.float32)
-    if spec.sparse_input:
-        X_spec = (
-            tf.TensorSpec([None], tf.float32),
-            tf.TensorSpec([None], tf.int64),
-            tf.TensorSpec([None], tf.int64),
-        )
-    y_spec = tf.TensorSpec([None, *target_shape], tf.as_dtype(target_dtype))
-    weight_spec = tf.TensorSpec([None], tf.float32)
-    scale_spec = offset_spec = tf.TensorSpec(spec.scaling_shape, tf.float32)
-    scalar = functools.partial(tf.TensorSpec, [])
-    # TensorFlow's retracing detector keys functions by their code object, so
-    # the first traces of different trainers (architectures) would read as
-    # retraces of one function; a partial gives each trainer its own key.
-    train = tf.function(
-        functools.partial(train_epoch),
-        input_signature=[
-            X_spec,
-            y_spec,
-            weight_spec,
-            tf.TensorSpec([None], tf.int32),
-            scalar(tf.int32),
-            scalar(tf.float32),
-            scale_spec,
-            offset_spec,
-        ],
-    )
-    evaluate = tf.function(
-        functools.partial(evaluate),
-        input_signature=[
-            X_spec,
-            y_spec,
-            weight_spec,
-            scale_spec,
-            offset_spec,
-        ],
-    )
-    return train, evaluate
 
 
 # ----------------------------------------------------------------------------

@@ -18,6 +18,30 @@ FAST = dict(hidden_layer_sizes=(16,), epochs=5, learning_rate=0.01, random_state
 ESTIMATORS = [DNNClassifier, DNNRegressor]
 
 
+def keras_backend():
+    """The Keras backend this run tests (``KERAS_BACKEND``; see ``.ci/run``)."""
+    import keras  # here, so that keras is imported by tests only
+
+    return keras.config.backend()
+
+
+# For what only exists on TensorFlow (tf.distribute, its thread pools,
+# SavedModel export); the suite runs once per backend.
+tensorflow_only = pytest.mark.skipif(
+    keras_backend() != "tensorflow", reason="TensorFlow's own API, not used on other backends"
+)
+
+
+def dense_body(units=16, input_shape=None):
+    """A small network body for KerasClassifier and KerasRegressor: one hidden
+    Dense layer. Module-level, so that estimators using it pickle."""
+    import keras
+
+    return keras.Sequential(
+        [keras.Input(input_shape), keras.layers.Dense(units, activation="relu")]
+    )
+
+
 def predictions(est, X):
     """Return what must be reproduced exactly: probabilities or predictions."""
     return est.predict_proba(X) if is_classifier(est) else est.predict(X)

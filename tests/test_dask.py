@@ -10,6 +10,7 @@ import os
 import joblib
 import numpy as np
 import pytest
+from conftest import tensorflow_only
 from numpy.testing import assert_array_equal
 from scipy.stats import loguniform
 from sklearn.base import clone
@@ -54,7 +55,7 @@ def client():
 
 
 def _import_tensorflow():
-    import tensorflow  # noqa: F401  (only imported: skdnn sizes its pools at the first fit)
+    import keras  # noqa: F401  (only imported: skdnn sizes its pools at the first fit)
 
 
 def _grid_search():
@@ -116,6 +117,7 @@ def _fit_and_report_threads():
     )
 
 
+@tensorflow_only
 def test_workers_run_tensorflow_within_their_thread_budget(client):
     reports = client.run(_fit_and_report_threads)
     assert len(reports) == 2

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
-from conftest import FAST
+from conftest import FAST, tensorflow_only
 from sklearn.base import clone
 
 from skdnn import DNNClassifier
@@ -42,6 +42,8 @@ for name, Estimator, data in [("clf", DNNClassifier, (X, y)), ("reg", DNNRegress
     }
 print(json.dumps(report))
 """
+
+pytestmark = tensorflow_only  # tf.distribute strategies (JAX: tests/test_backends.py)
 
 
 def test_mirrored_strategy_on_two_cpu_devices_matches_one_device():

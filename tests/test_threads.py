@@ -5,7 +5,10 @@ import subprocess
 import sys
 
 import numpy as np
+from conftest import tensorflow_only
 from joblib import Parallel, delayed
+
+pytestmark = tensorflow_only  # TensorFlow's thread pools
 
 
 def _fit_and_report(seed):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from skdnn._keras_names import make_metrics, make_optimizer
-from skdnn._network import build_network
+from skdnn._network import NetworkRecipe, build_network
 from skdnn._trainer import TrainerSpec, describe
 
 
@@ -33,18 +33,32 @@ def _spec(**changes):
 
 
 def test_key_ignores_what_is_loaded_for_each_fit():
-    # Initial weights, dropout seeds and a float learning rate are loaded into
-    # the trainer, not traced: they do not change the key.
+    # Initial weights, dropout seeds, a float learning rate and SGD's momentum
+    # are loaded into the trainer, not traced: they do not change the key.
     base = _spec().key()
     assert base is not None
     assert _spec(seed=7).key() == base
     assert _spec(optimizer=make_optimizer("sgd", 0.5, 0.9, False)).key() == base
+    assert _spec(optimizer=make_optimizer("sgd", 0.01, 0.0, True)).key() == base
+
+
+def _recipe(**changes):
+    architecture = dict(input_shape=(4,), hidden_layer_sizes=(5, 3), dropout=(0.1, 0.2))
+    return NetworkRecipe(n_outputs=3, **{**architecture, **changes})
+
+
+def test_recipe_key_ignores_dropout_rates_but_not_dropout_layers():
+    base = _spec(network=_recipe()).key()
+    assert _spec(network=_recipe(dropout=(0.5, 0.3))).key() == base
+    assert _spec(network=_recipe(dropout=(0.0, 0.3))).key() != base
+    assert _spec(network=_recipe(hidden_layer_sizes=(5, 4))).key() != base
+    assert _recipe().dropout_rates() == (0.1, 0.2)
 
 
 @pytest.mark.parametrize(
     "change",
     [
-        lambda: {"optimizer": make_optimizer("sgd", 0.01, 0.5, False)},
+        lambda: {"optimizer": make_optimizer("rmsprop", 0.01, 0.5, False)},
         lambda: {"optimizer": make_optimizer("adam", 0.01, 0.9, False)},
         lambda: {"loss": "mse"},
         lambda: {"metrics": tuple(make_metrics(("accuracy",), ["AUC"], "multiclass"))},
@@ -80,13 +94,12 @@ def test_built_trainer_trains_what_the_spec_describes():
     assert [v.shape for v in trainer.model.trainable_variables] == [
         v.shape for v in spec.network.trainable_variables
     ]
-    assert type(trainer.optimizer) is type(spec.optimizer)
+    assert isinstance(trainer.optimizer, type(spec.optimizer))
     X = np.random.RandomState(0).normal(size=(8, 4)).astype(np.float32)
     y = np.arange(8, dtype=np.int32) % 3
     before = trainer.state()
-    loss, metrics = trainer.train_epoch(
-        X, y, np.ones(8, np.float32), np.arange(8), 4, 0.0, np.float32(1), np.float32(0)
-    )
+    data = trainer.data(X, y, np.ones(8, np.float32))
+    loss, metrics = trainer.train_epoch(data, np.arange(8), 4, 0.0, np.float32(1), np.float32(0))
     assert np.isfinite(loss) and set(metrics) == {"accuracy"}
     after = trainer.state()
     assert not np.array_equal(before.trainable[0], after.trainable[0])

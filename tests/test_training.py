@@ -8,7 +8,7 @@ import zipfile
 
 import numpy as np
 import pytest
-from conftest import ESTIMATORS, FAST
+from conftest import ESTIMATORS, FAST, tensorflow_only
 from conftest import predictions as _predict
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
@@ -399,6 +399,7 @@ def test_save_keras_objects_and_refuse_newer_format(classification_data, tmp_pat
         skdnn.load(tmp_path / "junk")
 
 
+@tensorflow_only  # exports a TensorFlow SavedModel
 def test_export_for_serving(classification_data, tmp_path):
     import tensorflow as tf
 

@@ -1,0 +1,309 @@
+"""The training engine on Keras's JAX backend.
+
+An epoch runs as a few calls of one jitted function, each of which trains
+on a chunk of up to ``MAX_BATCHES_PER_CALL`` batches with ``lax.fori_loop`` over
+Keras's stateless APIs (``model.stateless_call``,
+``optimizer.stateless_apply``, ``metric.stateless_update_state``). The
+chunk's shape depends only on the batch size and the shape of a sample,
+never on the number of samples: folds of a cross-validation, and the refit
+on all the data, reuse one compilation. The host gathers each chunk's rows
+in the epoch's order; the rows that pad a batch have zero weight, and the
+batches that pad the last chunk are skipped.
+
+The Keras variables stay the state between calls: each call reads their
+values and writes the new ones back, which on JAX swaps array references
+without copying.
+"""
+
+import numpy as np
+import scipy.sparse as sp
+
+from ._objective import Objective, batch_loss, kernel_indices
+
+# Bytes of samples per compiled call (bounds the host-side chunk), and the
+# most batches per call: a small data set trains a whole epoch in one call.
+CHUNK_BYTES = 16 * 2**20
+MAX_BATCHES_PER_CALL = 64
+# Rows per evaluation call, at most (the call's shape is fixed, the rows
+# beyond the data are masked).
+EVALUATE_ROWS = 4096
+
+
+def _bucket(n):
+    """The smallest power of two >= n (at least 1): the sizes a shape may take."""
+    return 1 << max(int(n) - 1, 0).bit_length()
+
+
+class JaxEngine:
+    """Compiled epochs and evaluation of one trainer on JAX.
+
+    Parameters
+    ----------
+    spec : TrainerSpec
+    model, optimizer, metrics
+        The trainer's own, built.
+    """
+
+    def __init__(self, spec, model, optimizer, metrics):
+        self.spec = spec
+        self.model, self.optimizer, self.metrics = model, optimizer, metrics
+        self._sharding = _batch_sharding(spec.strategy)
+        self._train_chunk, self._evaluate_chunk = _compile_functions(
+            spec, model, optimizer, metrics, self._sharding
+        )
+
+    # -- data ------------------------------------------------------------
+    def data(self, X, y, sample_weight):
+        """The training data, on the host: each epoch gathers its chunks."""
+        if sp.issparse(X):
+            X = _SparseRows(X)
+        else:
+            X = np.asarray(X)
+        return X, np.asarray(y), np.asarray(sample_weight, dtype=np.float32)
+
+    def _row_bytes(self, X):
+        return X.row_bytes if isinstance(X, _SparseRows) else 4 * int(np.prod(X.shape[1:]))
+
+    def _gather(self, X, rows, n_rows):
+        """Rows ``rows`` of X as float32 (dense or padded CSR), ``n_rows`` long."""
+        if isinstance(X, _SparseRows):
+            return X.gather(rows, n_rows)
+        out = np.zeros((n_rows, *X.shape[1:]), dtype=np.float32)
+        if X.dtype == np.float32:
+            np.take(X, rows, axis=0, out=out[: len(rows)])
+        else:
+            out[: len(rows)] = X[rows]
+        return out
+
+    # -- state -----------------------------------------------------------
+    def _state(self):
+        return (
+            [v.value for v in self.model.trainable_variables],
+            [v.value for v in self.model.non_trainable_variables],
+            [v.value for v in self.optimizer.variables],
+            [[v.value for v in metric.variables] for metric in self.metrics],
+        )
+
+    def _set_state(self, state):
+        trainable, non_trainable, optimizer, metrics = state
+        for variables, values in (
+            (self.model.trainable_variables, trainable),
+            (self.model.non_trainable_variables, non_trainable),
+            (self.optimizer.variables, optimizer),
+        ):
+            for variable, value in zip(variables, values, strict=True):
+                variable.assign(value)
+        for metric, values in zip(self.metrics, metrics, strict=True):
+            for variable, value in zip(metric.variables, values, strict=True):
+                variable.assign(value)
+
+    # -- training --------------------------------------------------------
+    def train_epoch(self, data, permutation, batch_size, alpha, scale, offset):
+        """Run one epoch over the rows ``permutation``; return the mean loss."""
+        X, y, sample_weight = data
+        n_samples = len(permutation)
+        n_batches = -(-n_samples // batch_size)
+        # A batch of the whole (small) data set is padded to a power of two:
+        # data sets of similar sizes then share one compilation.
+        width = _bucket(batch_size) if n_batches == 1 else batch_size
+        per_call = int(
+            np.clip(CHUNK_BYTES // max(width * self._row_bytes(X), 1), 1, MAX_BATCHES_PER_CALL)
+        )
+        slots = np.arange(width)
+        state = self._state()
+        total = 0.0
+        for first in range(0, n_batches, per_call):
+            rows = permutation[first * batch_size : (first + per_call) * batch_size]
+            n_used = -(-len(rows) // batch_size)
+            starts = np.arange(n_used) * batch_size
+            counts = np.minimum(batch_size, len(rows) - starts)
+            # Each batch is filled up with its own rows at zero weight: the
+            # loss is exact, and batch statistics see real samples only.
+            index = np.zeros((per_call, width), dtype=np.intp)
+            index[:n_used] = rows[starts[:, None] + slots % counts[:, None]]
+            mask = np.zeros((per_call, width), dtype=np.float32)
+            mask[:n_used] = slots < counts[:, None]
+            features = self._gather(X, index.reshape(-1), per_call * width)
+            state, loss_sum = self._train_chunk(
+                state,
+                _reshape(features, (per_call, width)),
+                y[index],
+                sample_weight[index] * mask,
+                mask,
+                np.int32(n_used),
+                np.float32(alpha),
+                scale,
+                offset,
+            )
+            total += float(loss_sum)
+        self._set_state(state)
+        return total / n_samples
+
+    def evaluate(self, X, y, sample_weight, scale, offset):
+        """Return the weighted sum of the losses on ``X``, updating the metrics."""
+        sparse = sp.issparse(X)
+        rows_per_call = min(_bucket(X.shape[0]), EVALUATE_ROWS)
+        X = _SparseRows(X) if sparse else X
+        state = self._state()
+        trainable, non_trainable, _, metric_values = state
+        total = 0.0
+        for start in range(0, y.shape[0], rows_per_call):
+            rows = np.arange(start, min(start + rows_per_call, y.shape[0]))
+            n_real = len(rows)
+            weights = np.zeros(rows_per_call, dtype=np.float32)
+            weights[:n_real] = sample_weight[rows]
+            mask = np.zeros(rows_per_call, dtype=np.float32)
+            mask[:n_real] = 1.0
+            targets = np.zeros((rows_per_call, *y.shape[1:]), dtype=y.dtype)
+            targets[:n_real] = y[rows]
+            features = self._gather(X, rows, rows_per_call)
+            metric_values, loss_sum = self._evaluate_chunk(
+                trainable,
+                non_trainable,
+                metric_values,
+                features,
+                targets,
+                weights,
+                mask,
+                scale,
+                offset,
+            )
+            total += float(loss_sum)
+        for metric, values in zip(self.metrics, metric_values, strict=True):
+            for variable, value in zip(metric.variables, values, strict=True):
+                variable.assign(value)
+        return total
+
+
+def _reshape(features, shape):
+    """Split a chunk's rows into ``shape`` = (batches, batch size)."""
+    if isinstance(features, tuple):  # padded CSR rows: (values, columns)
+        return tuple(part.reshape(*shape, *part.shape[1:]) for part in features)
+    return features.reshape(*shape, *features.shape[1:])
+
+
+class _SparseRows:
+    """A CSR matrix whose rows are gathered as fixed-width padded arrays.
+
+    Each row becomes ``width`` (values, columns) pairs, zero-padded; the
+    width is the longest row's length rounded up to a power of two, so that
+    data sets of similar sparsity share a compilation.
+    """
+
+    def __init__(self, X):
+        X = X.tocsr()
+        self.shape = X.shape
+        self.data = X.data.astype(np.float32, copy=False)
+        self.indices = X.indices.astype(np.int32, copy=False)
+        self.indptr = X.indptr
+        self.width = _bucket(int(np.diff(X.indptr).max(initial=0)))
+        self.row_bytes = 8 * self.width
+
+    def gather(self, rows, n_rows):
+        starts = self.indptr[rows]
+        lengths = self.indptr[np.asarray(rows) + 1] - starts
+        offsets = np.arange(self.width)
+        valid = offsets < lengths[:, None]
+        positions = np.where(valid, starts[:, None] + offsets, 0)
+        values = np.zeros((n_rows, self.width), dtype=np.float32)
+        columns = np.zeros((n_rows, self.width), dtype=np.int32)
+        if len(self.data):
+            values[: len(rows)] = np.where(valid, self.data[positions], 0.0)
+            columns[: len(rows)] = np.where(valid, self.indices[positions], 0)
+        return values, columns
+
+
+def _batch_sharding(strategy):
+    """For ``distribution="mirrored"`` on several JAX devices: the sharding
+    that splits each batch across them (gradients are then summed by XLA)."""
+    if strategy is None:
+        return None
+    import jax
+
+    devices = jax.devices()
+    if len(devices) < 2:
+        return None
+    mesh = jax.sharding.Mesh(np.array(devices), ("batch",))
+    return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("batch"))
+
+
+def _compile_functions(spec, model, optimizer, metrics, sharding):
+    """Return the jitted ``(train_chunk, evaluate_chunk)`` of a trainer.
+
+    A module-level function, so that the compiled functions hold the model,
+    optimizer and metrics, never the trainer.
+    """
+    import jax
+    import keras
+    from jax.experimental import sparse as jax_sparse
+
+    objective = Objective(spec)
+    kernels = kernel_indices(model)
+    n_features = int(np.prod(spec.network.input_shape[1:]))
+
+    def as_input(features):
+        if not spec.sparse_input:
+            return features
+        values, columns = features
+        n_rows, width = values.shape
+        rows = jax.numpy.repeat(jax.numpy.arange(n_rows, dtype=columns.dtype), width)
+        coordinates = jax.numpy.stack([rows, columns.reshape(-1)], axis=1)
+        return jax_sparse.BCOO((values.reshape(-1), coordinates), shape=(n_rows, n_features))
+
+    def update_metrics(metric_values, y, z, mask, scale, offset):
+        updated = list(metric_values)
+        inputs = objective.metric_inputs(metrics, y, z, scale, offset)
+        for i, (metric, targets, predictions) in enumerate(inputs):
+            updated[i] = metric.stateless_update_state(
+                updated[i], targets, predictions, sample_weight=mask
+            )
+        return updated
+
+    def train_chunk(state, X, y, weights, mask, n_batches, alpha, scale, offset):
+        def step(batch, carry):
+            trainable, non_trainable, optimizer_values, metric_values, total = carry
+            X_batch = jax.tree_util.tree_map(lambda part: part[batch], X)
+            if sharding is not None:
+                X_batch = jax.lax.with_sharding_constraint(X_batch, sharding)
+            y_batch, w_batch, m_batch = y[batch], weights[batch], mask[batch]
+
+            def loss_of(trainable, non_trainable):
+                z, non_trainable, regularization = model.stateless_call(
+                    trainable, non_trainable, as_input(X_batch), training=True, return_losses=True
+                )
+                data_loss, penalty = objective.losses(
+                    y_batch,
+                    z,
+                    w_batch,
+                    [trainable[i] for i in kernels],
+                    alpha,
+                    scale,
+                    offset,
+                )
+                # Layers' own regularization losses (a user's body), added
+                # to the batch's loss as Keras does.
+                loss = batch_loss(data_loss, penalty, keras.ops.sum(w_batch)) + sum(regularization)
+                return loss, (z, non_trainable)
+
+            (loss, (z, non_trainable)), gradients = jax.value_and_grad(loss_of, has_aux=True)(
+                trainable, non_trainable
+            )
+            trainable, optimizer_values = optimizer.stateless_apply(
+                optimizer_values, gradients, trainable
+            )
+            metric_values = update_metrics(metric_values, y_batch, z, m_batch, scale, offset)
+            total = total + loss * keras.ops.sum(m_batch)
+            return trainable, non_trainable, optimizer_values, metric_values, total
+
+        trainable, non_trainable, optimizer_values, metric_values = state
+        carry = (trainable, non_trainable, optimizer_values, metric_values, np.float32(0.0))
+        *state, total = jax.lax.fori_loop(0, n_batches, step, carry)
+        return tuple(state), total
+
+    def evaluate_chunk(trainable, non_trainable, metric_values, X, y, weights, mask, scale, offset):
+        z, _ = model.stateless_call(trainable, non_trainable, as_input(X), training=False)
+        metric_values = update_metrics(metric_values, y, z, mask, scale, offset)
+        data_loss, _ = objective.losses(y, z, weights, (), 0.0, scale, offset)
+        return metric_values, data_loss
+
+    return jax.jit(train_chunk), jax.jit(evaluate_chunk)

@@ -1,0 +1,125 @@
+"""What one training step computes, written once on Keras's backend-neutral ops.
+
+The loss of a batch, the L2 penalty, the output transform and the metrics'
+inputs are the same on every backend; only the compiled loop around them
+(a ``tf.function`` while-loop, or a jitted JAX loop over stateless calls) is
+backend-specific (``_engine_tensorflow.py``, ``_engine_jax.py``).
+"""
+
+
+def per_sample_loss(loss):
+    """Return ``f(y_true, y_pred) -> per-sample losses`` for a Keras loss.
+
+    ``loss`` is a Keras loss name, function or ``keras.losses.Loss``
+    instance; instances are copied with ``reduction=None`` so that sample
+    weights are applied here, the same way for every loss.
+    """
+    import keras
+
+    if isinstance(loss, keras.losses.Loss):
+        loss = type(loss).from_config({**loss.get_config(), "reduction": None})
+    elif isinstance(loss, str):
+        loss = keras.losses.get(loss)
+
+    def compute(y_true, y_pred):
+        values = loss(y_true, y_pred)
+        rank = len(values.shape)
+        if rank > 1:
+            values = keras.ops.mean(values, axis=tuple(range(1, rank)))
+        return values
+
+    return compute
+
+
+def transform_output(kind, z, scale, offset):
+    """Map the training output to predictions (probabilities or units)."""
+    import keras
+
+    if kind == "softmax":
+        return keras.ops.softmax(z)
+    if kind == "sigmoid":
+        return keras.ops.sigmoid(z)
+    if kind == "affine":
+        return z * scale + offset
+    return z
+
+
+class Objective:
+    """The loss, penalty and metric inputs of a :class:`~skdnn._trainer.TrainerSpec`.
+
+    Parameters
+    ----------
+    spec : TrainerSpec
+        Says which loss, output transform and target encoding to use.
+    """
+
+    def __init__(self, spec):
+        self.loss = per_sample_loss(spec.loss)
+        self.output_transform = spec.output_transform
+        self.loss_on_predictions = spec.loss_on_predictions
+        self.one_hot_loss = spec.one_hot_loss
+        self.one_hot_depth = spec.one_hot_depth
+
+    def losses(self, y, z, sample_weight, kernels, alpha, scale, offset):
+        """Return ``(weighted sum of the batch's losses, L2 penalty)``.
+
+        The training loss of a batch is their sum divided by the batch's
+        weight, as in scikit-learn's MLP (see :func:`batch_loss`).
+        """
+        import keras
+
+        if self.loss_on_predictions:
+            z = transform_output(self.output_transform, z, scale, offset)
+        if self.one_hot_loss:
+            y = keras.ops.one_hot(keras.ops.cast(y, "int32"), self.one_hot_depth)
+        data_loss = keras.ops.sum(self.loss(y, z) * sample_weight)
+        penalty = 0.5 * alpha * sum(keras.ops.sum(keras.ops.square(k)) for k in kernels)
+        return data_loss, penalty
+
+    def metric_inputs(self, metrics, y, z, scale, offset):
+        """Yield ``(metric, targets, predictions)`` for updating each metric.
+
+        Metrics see probabilities, or targets and predictions in the
+        targets' units; Keras's ``Sparse*`` metrics take class indices, the
+        others one-hot targets.
+        """
+        import keras
+
+        if not metrics:
+            return
+        predictions = transform_output(self.output_transform, z, scale, offset)
+        targets = y * scale + offset if self.output_transform == "affine" else y
+        one_hot = None
+        for metric in metrics:
+            if self.one_hot_depth and not type(metric).__name__.startswith("Sparse"):
+                if one_hot is None:
+                    one_hot = keras.ops.one_hot(
+                        keras.ops.cast(targets, "int32"), self.one_hot_depth
+                    )
+                yield metric, one_hot, predictions
+            else:
+                yield metric, targets, predictions
+
+
+def batch_loss(data_loss, penalty, weight_total):
+    """The loss a gradient step minimizes: the weighted mean over the batch
+    plus the L2 penalty divided by the batch's weight (0 for a batch of
+    zero weight)."""
+    import keras
+
+    return keras.ops.divide_no_nan(data_loss + penalty, weight_total)
+
+
+def _layers(model):
+    """Every layer of ``model``, those of nested models included."""
+    for layer in model.layers:
+        yield layer
+        if hasattr(layer, "layers"):
+            yield from _layers(layer)
+
+
+def kernel_indices(model):
+    """Positions of the layers' kernels among ``model.trainable_variables``:
+    the weights the L2 penalty applies to (not biases or normalization)."""
+    kernels = {id(layer.kernel) for layer in _layers(model) if hasattr(layer, "kernel")}
+    return [i for i, v in enumerate(model.trainable_variables) if id(v) in kernels]
