@@ -6,6 +6,7 @@ estimator is unpickled), so ``import skdnn`` stays light.
 
 from ._classifier import DNNClassifier
 from ._exceptions import TrainingDivergedError
+from ._keras_model import KerasClassifier, KerasRegressor
 from ._persistence import load
 from ._plot import TrainingCurveDisplay
 from ._regressor import DNNRegressor
@@ -15,6 +16,8 @@ from ._version import __version__
 __all__ = [
     "DNNClassifier",
     "DNNRegressor",
+    "KerasClassifier",
+    "KerasRegressor",
     "TrainingCurveDisplay",
     "TrainingDivergedError",
     "clear_cache",

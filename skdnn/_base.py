@@ -28,10 +28,11 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ._inference import forward
+from ._engine_tensorflow import mirrored_strategy
+from ._inference import forward, to_numpy
 from ._keras_names import OPTIMIZERS, check_activation, copy_callbacks, make_optimizer
 from ._loop import LoopConfig, TrainingRun
-from ._network import build_network, training_output
+from ._network import ModelRecipe, NetworkRecipe, build_network, training_output
 from ._persistence import is_fitted, pickle_state, unpickle_state
 from ._persistence import save as save_file
 from ._sklearn_callbacks import CallbackSupportMixin, FitTask
@@ -39,11 +40,9 @@ from ._threads import apply_thread_budget
 from ._trainer import (
     NetworkState,
     TrainerSpec,
-    as_training_data,
+    check_backend,
     checkout_trainer,
     describe_optimizer,
-    mirrored_strategy,
-    require_tensorflow_backend,
 )
 from ._warnings import warn_once
 
@@ -232,8 +231,9 @@ class BaseDNN(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features) or (n_samples, ...)
-            Training samples; samples with several dimensions (images) are
-            flattened by the network.
+            Training samples. Samples with several dimensions (images) are
+            flattened by a DNN estimator's network, and reach a Keras
+            estimator's ``model`` as they are.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Target values.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -343,10 +343,43 @@ default=None
             "batch_normalization": bool(self.batch_normalization),
         }
 
-    def _strategy(self):
-        """The ``tf.distribute`` strategy that ``distribution`` asks for, or None."""
+    def _build_network(self, architecture, encoder, seed):
+        """Return the new network ``(model, train_network)`` for ``architecture``.
+
+        ``model`` is the whole network (what ``model_`` holds); its layer
+        named ``"output"`` gives the training output the loss is computed
+        on, which ``train_network`` ends with (see ``build_network``).
+        """
+        return build_network(
+            n_outputs=encoder.n_outputs_,
+            output_activation=encoder.output_activation,
+            head=encoder.head_layer(),
+            seed=seed,
+            **architecture,
+        )
+
+    def _network_recipe(self, architecture, encoder):
+        """How a trainer builds the training network again (see
+        :class:`~skdnn._network.NetworkRecipe`), or None to clone it."""
+        return NetworkRecipe(
+            n_outputs=encoder.n_outputs_,
+            output_activation=encoder.output_activation,
+            **architecture,
+        )
+
+    def _strategy(self, backend):
+        """What ``distribution`` asks for on ``backend``: None, a
+        ``tf.distribute`` strategy, or ``"mirrored"`` (JAX's data parallelism)."""
         if self.distribution is None:
             return None
+        if backend == "jax":
+            if self.distribution != "mirrored":
+                raise ValueError(
+                    f"distribution={self.distribution!r} is a TensorFlow strategy, but Keras "
+                    f"runs on JAX. Use distribution='mirrored' (each batch is split across "
+                    f"JAX's devices) or KERAS_BACKEND=tensorflow."
+                )
+            return "mirrored"
         if self.distribution == "mirrored":
             return mirrored_strategy()
         return self.distribution
@@ -434,7 +467,7 @@ default=None
         (``n_features_in_``, ``feature_names_in_``) there, never on the
         estimator itself.
         """
-        require_tensorflow_backend()
+        backend = check_backend()
         apply_thread_budget()
         # float64 stays as it is here: the one conversion to float32 happens
         # when the training tensor is made (see as_training_tensor).
@@ -463,7 +496,7 @@ default=None
         loss, loss_on_predictions, one_hot_loss, compile_loss = encoder.loss(self.loss)
         metrics = encoder.metrics(self.metrics)
         callbacks = copy_callbacks(self.callbacks)
-        strategy = self._strategy()
+        strategy = self._strategy(backend)
 
         rng = check_random_state(self.random_state)
         drawn = rng.randint(np.iinfo(np.int32).max, size=len(_SEED_NAMES))
@@ -508,13 +541,7 @@ default=None
                 )
                 start.assign_to(callback_model)
         else:
-            model, network = build_network(
-                n_outputs=encoder.n_outputs_,
-                output_activation=encoder.output_activation,
-                head=encoder.head_layer(),
-                seed=int(seeds["network"]),
-                **architecture,
-            )
+            model, network = self._build_network(architecture, encoder, int(seeds["network"]))
             model.compile(
                 optimizer=optimizer,
                 loss=compile_loss,
@@ -527,7 +554,7 @@ default=None
         n_train = len(train_idx)
         batch_size = min(200 if self.batch_size == "auto" else self.batch_size, n_train)
         spec = TrainerSpec(
-            network=network,
+            network=self._network_recipe(architecture, encoder) or ModelRecipe(network),
             optimizer=optimizer,
             loss=loss,
             metrics=tuple(metrics),
@@ -553,7 +580,8 @@ default=None
                 else self.n_iter_no_change
             ),
             adaptive=self.learning_rate == "adaptive",
-            alpha=float(self.alpha),
+            # KerasClassifier and KerasRegressor have no alpha (no L2 penalty).
+            alpha=float(getattr(self, "alpha", 0.0)),
             verbose=int(self.verbose),
             learning_rate=self.learning_rate,
         )
@@ -596,14 +624,18 @@ default=None
         optimizer.build(self.model_.trainable_variables)
         state = NetworkState.of(self.model_, optimizer)
         if type(optimizer) is type(old) and len(optimizer.variables) == len(old.variables):
-            state = dataclasses.replace(state, optimizer=[v.numpy() for v in old.variables])
+            state = dataclasses.replace(state, optimizer=[to_numpy(v) for v in old.variables])
         else:
             learning_rate = None  # the new optimizer starts from its own settings
         return optimizer, learning_rate, state
 
     def _check_warm_start(self, architecture, y):
         if architecture != self._architecture:
-            changed = sorted(k for k in architecture if architecture[k] != self._architecture[k])
+            changed = sorted(
+                key
+                for key in architecture.keys() | self._architecture.keys()
+                if architecture.get(key) != self._architecture.get(key)
+            )
             raise ValueError(
                 f"warm_start=True continues training the existing network, but "
                 f"{', '.join(changed)} changed since it was built. Set warm_start=False "
@@ -621,8 +653,6 @@ default=None
 
     def _train(self, plan):
         """Run the epochs of one call on a pooled trainer; return the result."""
-        import keras
-
         X, encoder = plan.X, plan.encoder
         validation = None
         if plan.validation is not None:
@@ -631,12 +661,9 @@ default=None
                 plan.validation.y_encoded,
                 plan.validation.sample_weight,
             )
-        data = [
-            as_training_data(X),
-            *map(keras.ops.convert_to_tensor, (plan.y_encoded, plan.sample_weight)),
-        ]
         with checkout_trainer(plan.spec) as trainer:
-            trainer.load(plan.start)
+            data = trainer.data(X, plan.y_encoded, plan.sample_weight)
+            trainer.load(plan.start, plan.spec)
             if plan.learning_rate is not None:
                 trainer.learning_rate.assign(plan.learning_rate)
             run = TrainingRun(

@@ -28,23 +28,7 @@ class DNNClassifier(ClassifierMixin, BaseDNN):
 
     {optimization_parameters}
 
-    loss : str or keras.losses.Loss, default="auto"
-        ``"auto"`` (or ``"log_loss"``) is the cross-entropy the target needs:
-        binary cross-entropy on one sigmoid output for binary and multilabel
-        targets, sparse categorical cross-entropy on a softmax output for
-        multiclass targets, both computed from logits. Keras's names
-        ``"binary_crossentropy"``, ``"sparse_categorical_crossentropy"`` and
-        ``"categorical_crossentropy"`` give the same cross-entropy where they
-        fit the target (a binary target is what a two-class softmax
-        computes), and a clear error where they do not. A Keras loss object
-        receives the predicted probabilities (the logits with
-        ``from_logits=True``) and the encoded targets: class indices, one-hot
-        rows for ``CategoricalCrossentropy``, or 0/1 indicators, as it would
-        in Keras.
-
-    class_weight : dict, "balanced" or None, default=None
-        Weights of the classes, multiplied into ``sample_weight``; see
-        :func:`sklearn.utils.class_weight.compute_sample_weight`.
+    {classifier_loss_parameters}
 
     {training_parameters}
 

@@ -22,6 +22,29 @@ _SHARED = {
         Strength of the L2 penalty on the weights; each batch adds
         ``0.5 * alpha * ||W||^2 / sum(sample_weight)`` to the loss, as
         scikit-learn's MLP does.""",
+    "model_parameters": """\
+    model : callable or keras.Model, default=None
+        The network's body, required: a function that returns a
+        ``keras.Model``, called at every fit with the ``model__``
+        parameters as keyword arguments (and with ``input_shape``, the
+        shape of one sample ``X.shape[1:]``, when it takes an argument of
+        that name), or a ``keras.Model`` whose architecture is copied with
+        fresh weights at every fit (the instance is never trained or
+        changed). Its output is the last hidden representation: the output
+        layer, loss and decoding of the task are added as in the DNN
+        estimators (after a ``Flatten`` when the output is not a vector).
+        Its initializers and dropout layers are seeded from
+        ``random_state`` (layers of a subclassed model: seed them
+        yourself). Custom layers must be registered with
+        ``keras.saving.register_keras_serializable`` to be pickled or saved.
+
+    **model_params : model__<name>=value
+        Routed to the function ``model`` as its keyword argument
+        ``<name>``: ``model__filters=16`` calls ``model(filters=16)``. Like
+        every parameter they are in ``get_params``, kept by ``clone``,
+        changed by ``set_params`` and searched by ``GridSearchCV``
+        (``{"model__filters": [8, 16]}``). A name the function does not
+        take is an error at fit.""",
     "optimization_parameters": """\
     optimizer : str or keras.optimizers.Optimizer, default="adam"
         The optimizer: ``"adam"``, ``"sgd"``, ``"rmsprop"``, ``"adamw"``,
@@ -96,6 +119,37 @@ keras.optimizers.schedules.LearningRateSchedule, default=1e-3
     warm_start : bool, default=False
         Whether ``fit`` continues training the current network, its
         optimizer state included, instead of building a new one.""",
+    "classifier_loss_parameters": """\
+    loss : str or keras.losses.Loss, default="auto"
+        ``"auto"`` (or ``"log_loss"``) is the cross-entropy the target needs:
+        binary cross-entropy on one sigmoid output for binary and multilabel
+        targets, sparse categorical cross-entropy on a softmax output for
+        multiclass targets, both computed from logits. Keras's names
+        ``"binary_crossentropy"``, ``"sparse_categorical_crossentropy"`` and
+        ``"categorical_crossentropy"`` give the same cross-entropy where they
+        fit the target (a binary target is what a two-class softmax
+        computes), and a clear error where they do not. A Keras loss object
+        receives the predicted probabilities (the logits with
+        ``from_logits=True``) and the encoded targets: class indices, one-hot
+        rows for ``CategoricalCrossentropy``, or 0/1 indicators, as it would
+        in Keras.
+
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes, multiplied into ``sample_weight``; see
+        :func:`sklearn.utils.class_weight.compute_sample_weight`.""",
+    "regressor_loss_parameters": """\
+    loss : str or keras.losses.Loss, default="squared_error"
+        ``"squared_error"``, ``"absolute_error"``, ``"huber"``, any Keras
+        loss name (``"mse"``, ``"mae"``, ``"log_cosh"``, ...) or a Keras loss
+        object. Training minimizes it on the standardized targets (so
+        ``history_["loss"]`` is in those units, and ``"huber"``'s delta is one
+        standard deviation); ``model_.evaluate`` reports it in the targets'
+        units.
+
+    output_activation : str or None, default=None
+        Activation of the output layer, e.g. ``"relu"`` or ``"softplus"``
+        for targets that must stay positive. With one, targets are scaled
+        but not centered, so the activation's range keeps its meaning.""",
     "training_parameters": """\
     callbacks : list of keras.callbacks.Callback, default=None
         Keras callbacks (``EarlyStopping``, ``ReduceLROnPlateau``,
@@ -145,7 +199,7 @@ keras.optimizers.schedules.LearningRateSchedule, default=1e-3
     n_features_in_ : int
         Number of features seen during ``fit``.
 
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Names of the features seen during ``fit``, when ``X`` had string
         column names.
 

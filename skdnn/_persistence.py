@@ -50,6 +50,8 @@ _NETWORK_STATE = (
 FITTED_STATE = {
     "DNNClassifier": (*_NETWORK_STATE, "classes_"),
     "DNNRegressor": _NETWORK_STATE,
+    "KerasClassifier": (*_NETWORK_STATE, "classes_"),
+    "KerasRegressor": _NETWORK_STATE,
 }
 # Saved when present: scikit-learn sets it only for X with string column names.
 OPTIONAL_STATE = ("feature_names_in_",)
@@ -184,11 +186,22 @@ def to_json_value(value):
         return value.item()
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
-    if hasattr(value, "get_config"):
+    if hasattr(value, "get_config") or _is_registered_function(value):
         import keras
 
         return {"__keras__": keras.saving.serialize_keras_object(value)}
     raise TypeError(f"{type(value).__name__} objects cannot be saved: {value!r}")
+
+
+def _is_registered_function(value):
+    """Whether ``value`` is a function registered with Keras's
+    ``register_keras_serializable``: safe mode can load it back by name."""
+    if not callable(value) or isinstance(value, type) or not hasattr(value, "__qualname__"):
+        return False
+    import keras
+
+    name = keras.saving.get_registered_name(value)
+    return keras.saving.get_registered_object(name) is value
 
 
 def from_json_value(value):
@@ -244,6 +257,20 @@ def _archive_bytes(estimator):
         params["callbacks"] = None
     if not isinstance(params.get("distribution"), (str, type(None))):
         params["distribution"] = None
+    model = params.get("model")
+    if model is not None and not hasattr(model, "get_config"):
+        if not _is_registered_function(model):
+            # Loading runs no code but Keras's and registered objects'.
+            warnings.warn(
+                f"model={getattr(model, '__qualname__', model)!r} is not saved: a function "
+                f"is saved only when registered with "
+                f"@keras.saving.register_keras_serializable(). The loaded estimator "
+                f"predicts and continues training (warm_start, partial_fit) without it; "
+                f"set it again with set_params(model=...) before a new fit.",
+                UserWarning,
+                stacklevel=4,
+            )
+            params["model"] = None
     config = {
         "format_version": FORMAT_VERSION,
         "skdnn_version": __version__,
@@ -333,7 +360,7 @@ def _read(path):
 
 
 def load(path):
-    """Load an estimator written by ``DNNClassifier.save`` or ``DNNRegressor.save``.
+    """Load an estimator written by the ``save`` method of an skdnn estimator.
 
     Nothing is unpickled: the hyperparameters and fitted state are read from
     JSON, Keras objects among them through Keras's serialization, and the
@@ -347,7 +374,7 @@ def load(path):
 
     Returns
     -------
-    estimator : DNNClassifier or DNNRegressor
+    estimator : DNNClassifier, DNNRegressor, KerasClassifier or KerasRegressor
         The fitted estimator; it predicts exactly what the saved one did.
 
     Raises

@@ -26,18 +26,7 @@ class DNNRegressor(RegressorMixin, BaseDNN):
 
     {optimization_parameters}
 
-    loss : str or keras.losses.Loss, default="squared_error"
-        ``"squared_error"``, ``"absolute_error"``, ``"huber"``, any Keras
-        loss name (``"mse"``, ``"mae"``, ``"log_cosh"``, ...) or a Keras loss
-        object. Training minimizes it on the standardized targets (so
-        ``history_["loss"]`` is in those units, and ``"huber"``'s delta is one
-        standard deviation); ``model_.evaluate`` reports it in the targets'
-        units.
-
-    output_activation : str or None, default=None
-        Activation of the output layer, e.g. ``"relu"`` or ``"softplus"``
-        for targets that must stay positive. With one, targets are scaled
-        but not centered, so the activation's range keeps its meaning.
+    {regressor_loss_parameters}
 
     {training_parameters}
 

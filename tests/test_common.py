@@ -2,10 +2,11 @@
 
 import warnings
 
+from conftest import dense_body
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skdnn import DNNClassifier, DNNRegressor
+from skdnn import DNNClassifier, DNNRegressor, KerasClassifier, KerasRegressor
 
 # The one place that lists checks a network trained in float32 cannot pass.
 FLOAT32_TRAINING = (
@@ -24,7 +25,14 @@ EXPECTED_FAILED_CHECKS = {
 def _instances():
     # Enough epochs and a larger step so the checks' small data sets are learnt.
     params = dict(epochs=30, learning_rate=0.01, random_state=0)
-    return [DNNClassifier(**params), DNNRegressor(**params)]
+    # The Keras estimators with a body of the DNN estimators' default network.
+    body = dict(model=dense_body, model__units=100)
+    return [
+        DNNClassifier(**params),
+        DNNRegressor(**params),
+        KerasClassifier(**body, **params),
+        KerasRegressor(**body, **params),
+    ]
 
 
 @parametrize_with_checks(_instances(), expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS)
