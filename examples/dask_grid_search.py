@@ -1,4 +1,5 @@
-"""Run a GridSearchCV on a Dask cluster: learning rate, momentum and depth on digits.
+"""Run a GridSearchCV on a Dask cluster
+====================================
 
 The estimator code is the one of ``grid_search_pipeline.py``; only the place
 where the fits run changes. Inside ``with joblib.parallel_backend("dask")``,

@@ -1,11 +1,16 @@
-"""Tune learning rate, momentum and depth in a Pipeline with GridSearchCV.
+"""Tune learning rate, momentum and depth in a Pipeline with GridSearchCV
+======================================================================
 
 What a Keras user cannot do by hand: every candidate network is trained
 inside cross-validation folds, with the scaler fitted on the training fold
 only, and the learning rate, momentum and depth are searched like any
-scikit-learn hyperparameter.
+scikit-learn hyperparameter. When matplotlib is installed
+(``pip install ".[plot]"`` from a checkout of skdnn), the cross-validated
+score of every candidate is plotted against the learning rate.
 
-Run it with ``python examples/grid_search_pipeline.py``.
+Run it with ``python examples/grid_search_pipeline.py``. With the environment
+variable ``SKDNN_EXAMPLES_QUICK=1`` (set by the documentation build) each
+candidate trains 30 epochs instead of 100.
 """
 
 import os
@@ -29,13 +34,41 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 from skdnn import DNNClassifier  # noqa: E402
 
 
+def plot_scores(search):
+    """Plot each candidate's cross-validated score against its learning rate."""
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: no plot.")
+        return
+    results = pd.DataFrame(search.cv_results_)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for (momentum, depth), runs in results.groupby(
+        ["param_dnn__momentum", results["param_dnn__hidden_layer_sizes"].map(len)]
+    ):
+        runs = runs.sort_values("param_dnn__learning_rate")
+        ax.plot(
+            runs["param_dnn__learning_rate"],
+            runs["mean_test_score"],
+            marker="o",
+            label=f"momentum {momentum}, {depth} hidden layer{'s' if depth > 1 else ''}",
+        )
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("mean cross-validated ROC AUC")
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    plt.show()
+
+
 def main():
+    quick = os.environ.get("SKDNN_EXAMPLES_QUICK") == "1"
     X, y = load_breast_cancer(return_X_y=True, as_frame=True)
     X_train, X_test, y_train, y_test = train_test_split(X, y, stratify=y, random_state=0)
     pipeline = Pipeline(
         [
             ("scale", StandardScaler()),
-            ("dnn", DNNClassifier(optimizer="sgd", epochs=100, random_state=0)),
+            ("dnn", DNNClassifier(optimizer="sgd", epochs=30 if quick else 100, random_state=0)),
         ]
     )
     grid = {
@@ -49,6 +82,7 @@ def main():
     print(table[columns].head(8).to_string(index=False))
     print("\nBest:", search.best_params_)
     print(f"Test ROC AUC: {search.score(X_test, y_test):.4f}")
+    plot_scores(search)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Image classification in the Fashion-MNIST tutorial's style.
+"""Image classification in the Fashion-MNIST tutorial's style
+==========================================================
 
 The tutorial scales the images by 255, splits off 20% for validation, builds
 ``Sequential([Flatten, Dense(100, relu), (extra layer), Dense(10, softmax)])``,
@@ -10,6 +11,10 @@ is one DNNClassifier.
 Fashion-MNIST is loaded with ``keras.datasets.fashion_mnist`` when it can be
 downloaded; without a network the 8x8 digit images bundled with scikit-learn
 take its place (scaled by 16, their maximum, instead of 255).
+
+The tutorial's "Epoch - Loss" and "Epoch - accuracy" plots are drawn for the
+three networks side by side when matplotlib is installed
+(``pip install ".[plot]"`` from a checkout of skdnn).
 
 Run it with ``python examples/image_classification.py``.
 """
@@ -55,6 +60,25 @@ def load_images():
         return train_input, train_target, test_input, test_target, "digits (8x8)", 16.0
 
 
+def plot_curves(networks):
+    """Draw the tutorial's "Epoch - Loss" and "Epoch - accuracy" plots of each network."""
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: no plot.")
+        return
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, metric in zip(axes, ["loss", "accuracy"], strict=True):
+        for label, model in networks.items():
+            epochs = range(1, len(model.history_[metric]) + 1)
+            ax.plot(epochs, model.history_[metric], label=label)
+        ax.set_xlabel("Epoch")
+        ax.set_ylabel(metric)
+    axes[0].legend()
+    fig.tight_layout()
+    plt.show()
+
+
 def main():
     train_input, train_target, test_input, test_target, name, top = load_images()
     print(f"{name}: train {train_input.shape}, test {test_input.shape}")
@@ -91,6 +115,7 @@ def main():
     for label, p in zip(best.classes_[proba.argmax(axis=1)], proba.max(axis=1), strict=True):
         print(f"  {label}  {p:.3f}")
     assert np.allclose(proba.sum(axis=1), 1.0)
+    plot_curves(networks)
 
 
 if __name__ == "__main__":

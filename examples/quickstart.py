@@ -1,4 +1,5 @@
-"""Train, tune and evaluate a deep neural network on scikit-learn's digits.
+"""Train, tune and evaluate a deep neural network on digits
+========================================================
 
 The main job of the README: no download needed. A pipeline scales the 8x8
 digit images, a DNNClassifier learns them, and a grid search over learning

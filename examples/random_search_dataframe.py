@@ -1,4 +1,5 @@
-"""Tune learning rate, momentum and depth with RandomizedSearchCV on a DataFrame.
+"""Tune learning rate, momentum and depth with RandomizedSearchCV on a DataFrame
+=============================================================================
 
 A full preprocessing pipeline on a pandas DataFrame with numeric and
 categorical columns: a ``ColumnTransformer`` scales the numeric columns and

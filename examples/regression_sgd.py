@@ -1,11 +1,14 @@
-"""Regression with SGD, as in the loss-functions tutorial.
+"""Regression with SGD, as in the loss-functions tutorial
+======================================================
 
 The tutorial fits ``Dense(1)`` on ``make_regression(200, 1, bias=5,
 noise=5)`` with ``SGD()``, ``mse`` loss and ``mae``/``mse`` metrics for 40
 epochs, evaluates on a test split and reads the learnt weight and bias. The
 same, as one DNNRegressor: ``hidden_layer_sizes=()`` is the single Dense
 layer, and Keras's SGD defaults (learning rate 0.01, no momentum, batches of
-32) are set explicitly.
+32) are set explicitly. When matplotlib is installed (``pip install ".[plot]"``
+from a checkout of skdnn), the test points and the two networks' predictions
+are plotted.
 
 Run it with ``python examples/regression_sgd.py``.
 """
@@ -14,6 +17,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import numpy as np  # noqa: E402
 from sklearn.datasets import make_regression  # noqa: E402
 from sklearn.metrics import mean_absolute_error, mean_squared_error  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
@@ -21,10 +25,30 @@ from sklearn.model_selection import train_test_split  # noqa: E402
 from skdnn import DNNRegressor  # noqa: E402
 
 
+def plot_predictions(X_test, y_test, models):
+    """Plot the test points and each model's predictions along the feature."""
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: no plot.")
+        return
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.scatter(X_test[:, 0], y_test, color="gray", label="test data")
+    grid = np.linspace(X_test.min(), X_test.max(), 100).reshape(-1, 1)
+    for label, model in models.items():
+        ax.plot(grid[:, 0], model.predict(grid), label=label)
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
+    ax.legend()
+    fig.tight_layout()
+    plt.show()
+
+
 def main():
     X, y = make_regression(n_samples=200, n_features=1, bias=5.0, noise=5.0, random_state=123)
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, random_state=123)
 
+    models = {}
     for hidden_layer_sizes in [(), (32,)]:
         model = DNNRegressor(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -54,6 +78,8 @@ def main():
             slope = weight[0, 0] * scale["scale"][0]
             intercept = bias[0] * scale["scale"][0] + scale["offset"][0]
             print(f"  learnt line: y = {slope:.2f} * x + {intercept:.2f}")
+        models[f"hidden_layer_sizes={hidden_layer_sizes}"] = model
+    plot_predictions(X_test, y_test, models)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Plot the per-epoch training curves of the tutorials, and save them as PNG.
+"""Plot the per-epoch training curves of the tutorials
+===================================================
 
 The Fashion-MNIST tutorial plots ``history.history["loss"]`` and
 ``["accuracy"]`` by hand. Here a DNNClassifier with early stopping trains on
@@ -60,8 +61,10 @@ def main(output_folder):
     path = os.path.join(output_folder, "epoch_loss.png")
     display.figure_.savefig(path, dpi=100)
     print(f"wrote {path}")
-    plt.close("all")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "output"))
+    # The script's own folder from its path on the command line: sphinx-gallery,
+    # which runs it for the documentation, defines no __file__.
+    here = os.path.dirname(os.path.abspath(sys.argv[0]))
+    main(sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "output"))

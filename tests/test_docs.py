@@ -1,6 +1,5 @@
-"""The docs and examples stay true: API reference current, examples run."""
+"""The docs and examples stay true: API reference complete, examples run."""
 
-import importlib.util
 import inspect
 import os
 import pathlib
@@ -15,16 +14,21 @@ import skdnn
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
-def test_api_reference_is_current():
-    spec = importlib.util.spec_from_file_location("build_api", ROOT / "docs" / "build_api.py")
-    build_api = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(build_api)
-    assert (ROOT / "docs" / "api.md").read_text() == build_api.render(), (
-        "docs/api.md is out of date: run python docs/build_api.py"
+def test_api_reference_lists_every_public_name():
+    # docs/api.rst is the site's API reference: autosummary generates a page
+    # for each name it lists, from the docstrings. tests/test_site.py checks
+    # the built pages.
+    text = (ROOT / "docs" / "api.rst").read_text()
+    listed = set(re.findall(r"^   ([A-Za-z_]\w*)$", text, re.MULTILINE))
+    listed |= set(re.findall(r"^\.\. data:: (\w+)$", text, re.MULTILINE))
+    assert listed == set(skdnn.__all__), (
+        f"docs/api.rst lists {sorted(listed)}, skdnn.__all__ is {sorted(skdnn.__all__)}"
     )
 
 
-@pytest.mark.parametrize("cls", [skdnn.DNNClassifier, skdnn.DNNRegressor])
+@pytest.mark.parametrize(
+    "cls", [skdnn.DNNClassifier, skdnn.DNNRegressor, skdnn.KerasClassifier, skdnn.KerasRegressor]
+)
 def test_public_methods_have_numpydoc_docstrings(cls):
     for section in ("Parameters", "Attributes", "See Also", "Examples"):
         assert f"\n    {section}\n    ---" in cls.__doc__, section
@@ -33,8 +37,9 @@ def test_public_methods_have_numpydoc_docstrings(cls):
         doc = inspect.getdoc(getattr(cls, name))
         assert "Parameters\n----------" in doc and "Returns\n-------" in doc
     # Every constructor parameter is documented.
-    for param in inspect.signature(cls).parameters:
-        assert f"\n    {param} : " in cls.__doc__, param
+    for param in inspect.signature(cls).parameters.values():
+        stars = "**" if param.kind is param.VAR_KEYWORD else ""
+        assert f"\n    {stars}{param.name} : " in cls.__doc__, param.name
 
 
 EXAMPLES = sorted(p.name for p in (ROOT / "examples").glob("*.py"))
