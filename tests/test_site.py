@@ -1,0 +1,121 @@
+"""The built documentation site holds every public name and every gallery image.
+
+These tests read the HTML that Sphinx wrote; they do not build it. Build it
+first, from the repository root::
+
+    python -m sphinx -W --keep-going -b html docs docs/_build/html
+
+While docs/_build/html is not there they skip, so the test suite does not need
+Sphinx. ``.ci/docs`` builds the site and runs them with ``SKDNN_REQUIRE_SITE=1``,
+which turns that skip into a failure.
+"""
+
+import html as html_module
+import os
+import pathlib
+import re
+
+import pytest
+
+import skdnn
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SITE = ROOT / "docs" / "_build" / "html"
+# Where sphinx-gallery writes the examples' pages and figures (docs/conf.py).
+GALLERY = ROOT / "docs" / "auto_examples"
+EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
+IMAGE = re.compile(r'<img[^>]*\ssrc="([^"]+)"')
+LINK = re.compile(r'href="([^"#]+\.html)(?:#[^"]*)?"')
+
+
+@pytest.fixture(scope="module")
+def site():
+    """The built site's folder; skip (or fail under SKDNN_REQUIRE_SITE=1) without it."""
+    if not (SITE / "index.html").is_file():
+        message = (
+            f"the documentation site is not built ({SITE / 'index.html'} is missing); "
+            "build it with: python -m sphinx -W --keep-going -b html docs docs/_build/html"
+        )
+        if os.environ.get("SKDNN_REQUIRE_SITE") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return SITE
+
+
+def _pages(folder):
+    return {path: path.read_text(encoding="utf-8") for path in folder.rglob("*.html")}
+
+
+def _api_pages(site):
+    pages = {site / "api.html": (site / "api.html").read_text(encoding="utf-8")}
+    pages.update(_pages(site / "generated"))
+    return pages
+
+
+@pytest.mark.parametrize("name", skdnn.__all__)
+def test_api_reference_documents_every_public_name(site, name):
+    # Sphinx anchors each documented object at its full name.
+    anchor = f'id="skdnn.{name}"'
+    assert any(anchor in html for html in _api_pages(site).values()), (
+        f"skdnn.{name} is in skdnn.__all__ but not documented in the API reference "
+        "(add it to docs/api.rst)"
+    )
+
+
+def test_every_gallery_image_is_shown(site):
+    images = sorted((GALLERY / "images").glob("*.png"))  # thumbnails are in images/thumb
+    assert images, f"the gallery produced no figure in {GALLERY / 'images'}"
+    shown = set()
+    for path, html in _pages(site).items():
+        for src in IMAGE.findall(html):
+            target = (path.parent / src).resolve()
+            if target.is_file():
+                shown.add(target.name)
+    missing = [image.name for image in images if image.name not in shown]
+    assert not missing, f"gallery figures shown on no page of the site: {missing}"
+
+
+@pytest.mark.parametrize("script", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_every_example_has_a_gallery_page(site, script):
+    page = site / "auto_examples" / f"{script.stem}.html"
+    assert page.is_file(), f"examples/{script.name} has no gallery page ({page})"
+
+
+WORKFLOWS = sorted((ROOT / "docs" / "workflows").glob("*.md"))
+
+
+@pytest.mark.parametrize("workflow", WORKFLOWS, ids=[p.stem for p in WORKFLOWS])
+def test_workflow_pages_link_an_example_with_figures(site, workflow):
+    page = site / "workflows" / f"{workflow.stem}.html"
+    html = page.read_text(encoding="utf-8")
+    examples = {
+        (page.parent / href).resolve()
+        for href in LINK.findall(html)
+        if "auto_examples/" in href and not href.endswith("index.html")
+    }
+    assert examples, f"{page.name} links no gallery example"
+    for example in examples:
+        assert example.is_file(), f"{page.name} links {example}, which was not built"
+    with_figures = [
+        example
+        for example in examples
+        if any("sphx_glr_" in src for src in IMAGE.findall(example.read_text(encoding="utf-8")))
+    ]
+    assert with_figures, f"none of the examples that {page.name} links shows a figure"
+
+
+@pytest.mark.parametrize("page", ["user_guide", "migration", "scaling", "api", "benchmarks"])
+def test_pages_are_built(site, page):
+    assert (site / f"{page}.html").is_file()
+
+
+def test_benchmark_page_holds_the_results(site):
+    # The page includes benchmarks/README.md: each of its headings is there.
+    html = (site / "benchmarks.html").read_text(encoding="utf-8")
+    readme = (ROOT / "benchmarks" / "README.md").read_text(encoding="utf-8")
+    prose = re.sub(r"^```.*?^```$", "", readme, flags=re.DOTALL | re.MULTILINE)
+    headings = re.findall(r"^##+ (.+)$", prose, re.MULTILINE)
+    assert headings
+    text = html_module.unescape(re.sub(r"<[^>]+>", "", html))
+    for heading in headings:
+        assert re.sub(r"`([^`]*)`", r"\1", heading) in text, heading
