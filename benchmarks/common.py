@@ -43,6 +43,11 @@ def parse_args(description, argv=None):
     ``--quick`` runs fewer repeats on smaller data (a smoke run);
     ``--no-header`` skips the environment header (``run_all.py`` prints it once).
     """
+    return make_parser(description).parse_args(argv)
+
+
+def make_parser(description):
+    """The parser of :func:`parse_args`, for scripts that add options of their own."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument(
         "--quick",
@@ -54,7 +59,7 @@ def parse_args(description, argv=None):
         action="store_true",
         help="do not print the environment header (run_all.py prints it once)",
     )
-    return parser.parse_args(argv)
+    return parser
 
 
 def pick(args, *, full, quick):
@@ -276,6 +281,97 @@ class PeakRSS:
 
 def mib(n_bytes):
     return f"{n_bytes / 2**20:,.1f} MiB"
+
+
+# ----------------------------------------------------------------------------
+# Whole processes (a user's script, timed from outside)
+# ----------------------------------------------------------------------------
+def jax_cache_environment(cache_dir):
+    """The environment variables that turn on JAX's persistent compilation cache.
+
+    JAX reads its ``jax_*`` options from upper-case environment variables at
+    import. ``JAX_COMPILATION_CACHE_DIR`` turns the cache on; by default JAX
+    stores only programs that took at least 1 s to compile, which leaves out
+    nearly every training step of a small network, so the other two store
+    every program, whatever its compile time and size.
+    """
+    return {
+        "JAX_COMPILATION_CACHE_DIR": str(cache_dir),
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+        "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "-1",
+    }
+
+
+def child_environment(skdnn_root=None, **overrides):
+    """``os.environ`` for a child Python process that imports skdnn from this tree.
+
+    ``TF_CPP_MIN_LOG_LEVEL=3`` and the repository root (or ``skdnn_root``,
+    a directory holding another copy of ``skdnn/``) first on ``PYTHONPATH``;
+    then ``overrides``, where a value of None removes the variable.
+    """
+    env = dict(os.environ)
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    path = env.get("PYTHONPATH")
+    root = str(skdnn_root or REPO_ROOT)
+    env["PYTHONPATH"] = root + (os.pathsep + path if path else "")
+    for name, value in overrides.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = str(value)
+    return env
+
+
+@dataclass
+class ProcessRun:
+    """One child process: its wall-clock ``seconds`` as the parent saw them.
+
+    ``report`` is the dict the child printed as its last line of JSON on
+    stdout (empty if none); ``error`` says why it failed (None if it did not).
+    """
+
+    seconds: float
+    returncode: int
+    report: dict
+    error: str = None
+
+
+def failure_reason(stderr, returncode):
+    """The last meaningful line of a failed child's stderr (the exception), shortened."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    reason = lines[-1] if lines else f"exit status {returncode}"
+    return reason if len(reason) <= 120 else reason[:117] + "..."
+
+
+def run_process(command, env, timeout=1800):
+    """Run ``command`` (a list) as a fresh process; return a :class:`ProcessRun`.
+
+    The time is the parent's wall clock from just before the process starts
+    to just after it exits: interpreter start-up, imports and all.
+    """
+    import json
+
+    gc.collect()
+    start = time.perf_counter()
+    try:
+        completed = subprocess.run(
+            command, env=env, capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return ProcessRun(time.perf_counter() - start, -1, {}, f"timed out after {timeout} s")
+    seconds = time.perf_counter() - start
+    report = {}
+    for line in reversed(completed.stdout.splitlines()):
+        if line.startswith("{"):
+            try:
+                report = json.loads(line)
+            except ValueError:
+                continue
+            break
+    error = None
+    if completed.returncode != 0:
+        error = failure_reason(completed.stderr, completed.returncode)
+    return ProcessRun(seconds, completed.returncode, report, error)
 
 
 # ----------------------------------------------------------------------------
