@@ -93,6 +93,51 @@ def fixed_cost(args):
     )
 
 
+def refit_costs(args):
+    """Time refits of one architecture whose other hyperparameters change."""
+    from skdnn import DNNClassifier
+
+    X, y = common.small_data()
+    params = dict(
+        hidden_layer_sizes=(100,),
+        dropout=0.1,
+        optimizer="sgd",
+        learning_rate=0.01,
+        epochs=5,
+        n_iter_no_change=None,
+        random_state=common.SEED,
+    )
+    values = itertools.count(1)
+
+    def refit(**changes):
+        return lambda: DNNClassifier(**{**params, **changes}).fit(X, y)
+
+    DNNClassifier(**params).fit(X, y)  # traced before: every contender reuses it
+    repeats = common.pick(args, full=10, quick=2)
+    return common.measure_rounds(
+        f"refit {len(X):,} rows, hidden (100,), SGD, 5 epochs",
+        [
+            common.Contender("skdnn, same hyperparameters", refit(), repeats=repeats),
+            common.Contender(
+                "skdnn, new momentum every fit",
+                lambda: refit(momentum=1 / (2 + next(values)), nesterov=True)(),
+                repeats=repeats,
+            ),
+            common.Contender(
+                "skdnn, new dropout rate every fit",
+                lambda: refit(dropout=1 / (3 + next(values)))(),
+                repeats=repeats,
+            ),
+            common.Contender(
+                "skdnn, new learning rate and alpha every fit",
+                lambda: refit(learning_rate=1 / (50 + next(values)), alpha=1e-3 * next(values))(),
+                repeats=repeats,
+            ),
+        ],
+        repeats,
+    )
+
+
 def grid_search(args):
     """Time GridSearchCV 3 folds x 4 candidates; return the results."""
     from sklearn.model_selection import GridSearchCV
@@ -249,6 +294,8 @@ def main(argv=None):
 
     fixed = fixed_cost(args)
     common.print_table("Fixed cost of one fit in a warm process", fixed)
+    refits = refit_costs(args)
+    common.print_table("Refits of a traced architecture with new hyperparameters", refits)
     grid = grid_search(args)
     common.print_table("GridSearchCV, 3 folds x 4 candidates (refit included)", grid)
 
@@ -286,6 +333,14 @@ def main(argv=None):
         return next(r for r in results if r.contender.startswith(prefix))
 
     print("\nGoals:")
+    same = get(refits, "skdnn, same").median
+    for prefix in ("skdnn, new momentum", "skdnn, new dropout"):
+        ratio = get(refits, prefix).median / same
+        common.print_goal(
+            f"{prefix[7:]} costs at most 1.5x a refit with the same ones",
+            ratio <= 1.5,
+            f"{ratio:.2f}x",
+        )
     for prefix in ("skdnn, architecture traced before", "skdnn, new architecture"):
         cost = get(fixed, prefix).median
         common.print_goal(

@@ -198,6 +198,12 @@ def _loaded_rate_dropout_class():
         dropout rate; the estimator's own model keeps Keras's Dropout.
         """
 
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            # Keras < 3.10's Dropout marks itself built here, which would
+            # skip build() and so the rate's variable.
+            self.built = False
+
         def build(self, input_shape):
             self.rate_value = self.add_weight(
                 shape=(),

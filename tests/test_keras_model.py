@@ -234,7 +234,10 @@ def test_fit_is_reproducible_in_another_process(images, fitted_cnn, tmp_path):
         env=env,
         timeout=300,
     )
-    assert_array_equal(np.load(path), fitted_cnn.predict_proba(X))
+    # The same network to float32 rounding: TensorFlow 2.16's oneDNN
+    # convolutions may differ in the last bit between processes (seen at the
+    # minimum versions); another seed or a lost epoch differs by far more.
+    np.testing.assert_allclose(np.load(path), fitted_cnn.predict_proba(X), rtol=1e-6, atol=1e-7)
 
 
 def test_model_instance_is_never_trained(tabular):

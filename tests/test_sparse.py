@@ -27,8 +27,10 @@ def no_densifying(monkeypatch):
     def refuse(self, *args, **kwargs):
         raise AssertionError("a sparse matrix was made dense")
 
+    # The base class of every sparse matrix and array: spmatrix before SciPy 1.11.
+    base = getattr(sp._base, "_spbase", sp.spmatrix)
     for name in ("toarray", "todense"):
-        monkeypatch.setattr(sp._base._spbase, name, refuse)
+        monkeypatch.setattr(base, name, refuse)
         monkeypatch.setattr(sp._compressed._cs_matrix, name, refuse)
 
 

@@ -8,6 +8,7 @@ old file, and a file that cannot be loaded gives one clear error.
 """
 
 import copy
+import importlib.metadata
 import io
 import json
 import os
@@ -21,6 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import ESTIMATORS, FAST, fitted_state, predictions, raising_callback
+from packaging.version import Version
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
@@ -415,6 +417,20 @@ def test_predictions_keep_the_dtype_of_X(dtype, fitted, data_for):
         assert getattr(classifier, method)(X.astype(dtype)).dtype == dtype, method
 
 
+def _installed_version(package):
+    try:
+        return Version(importlib.metadata.version(package))
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+TENSORFLOW_VERSION = _installed_version("tensorflow")
+
+
+@pytest.mark.skipif(
+    TENSORFLOW_VERSION is not None and TENSORFLOW_VERSION < Version("2.21"),
+    reason="TensorFlow < 2.21 cannot be imported under python -OO: it parses module docstrings",
+)
 def test_import_and_fit_without_docstrings():
     # python -OO strips docstrings; the shared docstring text must cope.
     code = (
