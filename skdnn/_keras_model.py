@@ -184,9 +184,6 @@ class KerasNetworkMixin:
         return body
 
     def _network_recipe(self, architecture, encoder):
-        return None  # the trainer clones the user's network
-
-    def _network_recipe(self, architecture, encoder):
         # None: the trainer clones the training network, the user's layers
         # included (see ModelRecipe).
         return None
