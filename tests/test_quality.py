@@ -24,6 +24,7 @@ def _cv_score(estimator, X, y):
 
 
 @pytest.mark.slow
+@pytest.mark.quality
 def test_digits_accuracy():
     # Two seeds: one seed's 5-fold score moves by about 0.005 with the initial
     # weights, which each backend draws from its own random numbers (given
@@ -34,6 +35,7 @@ def test_digits_accuracy():
 
 
 @pytest.mark.slow
+@pytest.mark.quality
 def test_breast_cancer_accuracy():
     X, y = load_breast_cancer(return_X_y=True)
     model = make_pipeline(StandardScaler(), DNNClassifier(random_state=0))
@@ -41,6 +43,7 @@ def test_breast_cancer_accuracy():
 
 
 @pytest.mark.slow
+@pytest.mark.quality
 def test_diabetes_r2():
     X, y = load_diabetes(return_X_y=True)
     model = make_pipeline(StandardScaler(), DNNRegressor(random_state=0))

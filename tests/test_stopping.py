@@ -202,6 +202,7 @@ def test_n_iter_no_change_none_runs_exactly_epochs_without_warning(Estimator):
     assert est.n_iter_ == 8 == len(est.history_["loss"])
 
 
+@pytest.mark.quality
 @pytest.mark.parametrize("scale", [1.0, 1000.0, 0.001])
 def test_tutorial_regression_reaches_least_squares(scale):
     # The tutorial workflow: with scikit-learn's rule (n_iter_no_change=10)
