@@ -45,7 +45,6 @@ class JaxEngine:
     """
 
     def __init__(self, spec, model, optimizer, metrics):
-        self.spec = spec
         self.model, self.optimizer, self.metrics = model, optimizer, metrics
         self._sharding = _batch_sharding(spec.strategy)
         self._train_chunk, self._evaluate_chunk = _compile_functions(

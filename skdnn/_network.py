@@ -8,6 +8,7 @@ process builds it.
 
 import functools
 import itertools
+import json
 
 import numpy as np
 
@@ -306,6 +307,8 @@ class ModelRecipe:
 
         inputs = None
         if sparse_input:
+            # The same layers on a sparse input: the first Dense layer
+            # multiplies the sparse batch without making it dense.
             inputs = keras.Input(
                 shape=self.network.input_shape[1:], sparse=True, name=self.network.input.name
             )
@@ -313,9 +316,18 @@ class ModelRecipe:
 
     def describe(self):
         """Identify the architecture, whatever the initial weights and seeds."""
-        from ._trainer import describe_network
+        config = _without_seeds(self.network.get_config())
+        return json.dumps(config, sort_keys=True, default=repr)
 
-        return describe_network(self.network)
+
+def _without_seeds(config):
+    """``config`` with every ``seed`` entry removed: initial weights and the
+    dropout seed generators' states are loaded, not traced."""
+    if isinstance(config, dict):
+        return {key: _without_seeds(value) for key, value in config.items() if key != "seed"}
+    if isinstance(config, (list, tuple)):
+        return [_without_seeds(value) for value in config]
+    return config
 
 
 def build_body_network(body, input_shape, n_outputs, *, output_activation=None, head=None, seed=0):

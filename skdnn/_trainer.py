@@ -34,6 +34,7 @@ import numpy as np
 from ._engine_jax import JaxEngine
 from ._engine_tensorflow import TensorFlowEngine
 from ._inference import to_numpy
+from ._network import ModelRecipe
 from ._optimizers import (
     from_trainer_values,
     loaded_hyperparameters,
@@ -100,23 +101,16 @@ def describe(obj):
     return f"{obj.__module__}.{name}"
 
 
-def _without_seeds(config):
-    """``config`` with every ``seed`` entry removed: initial weights and the
-    dropout seed generators' states are loaded, not traced."""
-    if isinstance(config, dict):
-        return {key: _without_seeds(value) for key, value in config.items() if key != "seed"}
-    if isinstance(config, (list, tuple)):
-        return [_without_seeds(value) for value in config]
-    return config
+def as_recipe(network):
+    """``network`` as a recipe: a recipe as it is, a Keras model as a
+    :class:`~skdnn._network.ModelRecipe` (whose trainers train a clone)."""
+    return network if hasattr(network, "describe") else ModelRecipe(network)
 
 
 def describe_network(network):
-    """Identify a network's architecture (a Keras model's, or a
-    :class:`~skdnn._network.NetworkRecipe`'s), whatever its initial weights."""
-    if hasattr(network, "describe"):
-        return network.describe()
-    model = network
-    return json.dumps(_without_seeds(model.get_config()), sort_keys=True, default=repr)
+    """Identify a network's architecture (a Keras model's, or a recipe's),
+    whatever its initial weights."""
+    return as_recipe(network).describe()
 
 
 def describe_optimizer(optimizer, traced_only=False):
@@ -279,26 +273,12 @@ class Trainer:
     """
 
     def __init__(self, spec):
-        import keras
-
         strategy = spec.strategy
         scope = contextlib.nullcontext()
         if strategy is not None and not isinstance(strategy, str):
             scope = strategy.scope()  # a tf.distribute strategy
         with scope:
-            if not isinstance(spec.network, keras.Model):  # a recipe
-                model = spec.network.build(sparse_input=spec.sparse_input)
-            else:
-                inputs = None
-                if spec.sparse_input:
-                    # The same layers on a sparse input: the first Dense layer
-                    # multiplies the sparse batch without making it dense.
-                    inputs = keras.Input(
-                        shape=spec.network.input_shape[1:],
-                        sparse=True,
-                        name=spec.network.input.name,
-                    )
-                model = keras.models.clone_model(spec.network, input_tensors=inputs)
+            model = as_recipe(spec.network).build(sparse_input=spec.sparse_input)
             optimizer = trainer_optimizer(spec.optimizer)
             optimizer.build(model.trainable_variables)
             metrics = [type(m).from_config(m.get_config()) for m in spec.metrics]
