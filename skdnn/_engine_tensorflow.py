@@ -218,11 +218,17 @@ def _compile_functions(spec, model, optimizer, metrics):
     def train_epoch(X, y, sample_weight, permutation, batch_size, alpha, scale, offset):
         n_samples = tf.shape(permutation)[0]
         n_batches = (n_samples + batch_size - 1) // batch_size
-        total = tf.constant(0.0)
-        for batch in tf.range(n_batches):
+
+        def batch_loop(batch, total):
             indices = permutation[batch * batch_size : (batch + 1) * batch_size]
             loss = run_step(X, y, sample_weight, indices, alpha, scale, offset)
-            total += loss * tf.cast(tf.shape(indices)[0], tf.float32)
+            return batch + 1, total + loss * tf.cast(tf.shape(indices)[0], tf.float32)
+
+        _, total = tf.while_loop(
+            lambda batch, total: batch < n_batches,
+            batch_loop,
+            (tf.constant(0), tf.constant(0.0)),
+        )
         return total / tf.cast(n_samples, tf.float32)
 
     def evaluate(X, y, sample_weight, scale, offset):
@@ -248,6 +254,9 @@ def _compile_functions(spec, model, optimizer, metrics):
     # TensorFlow's retracing detector keys functions by their code object, so
     # the first traces of different trainers (architectures) would read as
     # retraces of one function; a partial gives each trainer its own key.
+    # The loop is an explicit while-loop and nothing else branches on
+    # tensors, so AutoGraph has nothing to convert: without it, the first
+    # trace is shorter.
     train = tf.function(
         functools.partial(train_epoch),
         input_signature=[
@@ -260,9 +269,11 @@ def _compile_functions(spec, model, optimizer, metrics):
             scale_spec,
             offset_spec,
         ],
+        autograph=False,
     )
     evaluate = tf.function(
         functools.partial(evaluate),
         input_signature=[X_spec, y_spec, weight_spec, scale_spec, offset_spec],
+        autograph=False,
     )
     return train, evaluate
