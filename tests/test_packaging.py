@@ -80,8 +80,13 @@ def declared_floors(pyproject):
             requirements += extra_requirements
     floors = {}
     for requirement in map(Requirement, requirements):
-        (specifier,) = requirement.specifier  # one floor, nothing else
-        assert specifier.operator == ">=", f"{requirement}: declare a >= floor"
+        specifiers = list(requirement.specifier)
+        if specifiers and all(specifier.operator == "!=" for specifier in specifiers):
+            continue  # releases left out (a known regression), not a floor
+        assert len(specifiers) == 1 and specifiers[0].operator == ">=", (
+            f"{requirement}: declare one >= floor (or only != exclusions)"
+        )
+        (specifier,) = specifiers
         floors.setdefault(requirement.name, Version(specifier.version))
         assert floors[requirement.name] == Version(specifier.version), (
             f"{requirement.name} has two different floors in pyproject.toml"
@@ -105,7 +110,7 @@ def pinned_versions(text):
 def test_declared_floors_and_pins_are_read():
     pyproject = {
         "project": {
-            "dependencies": ["keras>=3.6", "numpy>=1.24"],
+            "dependencies": ["keras>=3.6", "numpy>=1.24", "ml_dtypes!=0.7.0"],
             "optional-dependencies": {
                 "test": ["dask[distributed]>=2024.1", "numpy>=1.24"],
                 "docs": ["sphinx>=7.3"],
@@ -121,6 +126,10 @@ def test_declared_floors_and_pins_are_read():
     assert pinned_versions(text) == {"keras": Version("3.6"), "dask": Version("2024.1")}
     with pytest.raises(AssertionError, match="floor"):
         declared_floors({"project": {"dependencies": ["keras>3"], "optional-dependencies": {}}})
+    with pytest.raises(AssertionError, match="floor"):
+        declared_floors(
+            {"project": {"dependencies": ["keras!=3.7,<4"], "optional-dependencies": {}}}
+        )
     with pytest.raises(AssertionError, match="=="):
         pinned_versions("keras>=3.6\n")
 
