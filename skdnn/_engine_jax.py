@@ -10,9 +10,11 @@ on all the data, reuse one compilation. The host gathers each chunk's rows
 in the epoch's order; the rows that pad a batch have zero weight, and the
 batches that pad the last chunk are skipped.
 
-The Keras variables stay the state between calls: each call reads their
-values and writes the new ones back, which on JAX swaps array references
-without copying.
+Between the epochs of a fit, the engine keeps the state as the arrays the
+last call returned, and writes them into the Keras variables only when the
+trainer needs them there (:meth:`JaxEngine.sync`): assigning a dozen
+variables costs more than a small network's epoch. The metrics' state never
+leaves the engine; their results come from one jitted call.
 """
 
 import numpy as np
@@ -21,9 +23,12 @@ import scipy.sparse as sp
 from ._objective import Objective, batch_loss, kernel_indices
 
 # Bytes of samples per compiled call (bounds the host-side chunk), and the
-# most batches per call: a small data set trains a whole epoch in one call.
+# most batches per call. A call always takes that many batches (the unused
+# ones are skipped), so that every data-set size shares one compilation; 16
+# keeps what a small data set sends per call small (64 made the small fit's
+# epoch a third slower) while a large one still needs few calls.
 CHUNK_BYTES = 16 * 2**20
-MAX_BATCHES_PER_CALL = 64
+MAX_BATCHES_PER_CALL = 16
 # Rows per evaluation call, at most (the call's shape is fixed, the rows
 # beyond the data are masked).
 EVALUATE_ROWS = 4096
@@ -47,9 +52,14 @@ class JaxEngine:
     def __init__(self, spec, model, optimizer, metrics):
         self.model, self.optimizer, self.metrics = model, optimizer, metrics
         self._sharding = _batch_sharding(spec.strategy)
-        self._train_chunk, self._evaluate_chunk = _compile_functions(
+        self._train_chunk, self._evaluate_chunk, self._metric_results = _compile_functions(
             spec, model, optimizer, metrics, self._sharding
         )
+        # The weights and optimizer state newer than the Keras variables
+        # (None: the variables hold the state), and the metrics' state.
+        self._live = None
+        self._initial_metric_values = [[v.value for v in m.variables] for m in metrics]
+        self._metric_values = self._initial_metric_values
 
     # -- data ------------------------------------------------------------
     def data(self, X, y, sample_weight):
@@ -75,26 +85,48 @@ class JaxEngine:
         return out
 
     # -- state -----------------------------------------------------------
-    def _state(self):
+    def _weights(self):
+        """``(trainable, non-trainable, optimizer)`` values, the newest."""
+        if self._live is not None:
+            return self._live
         return (
             [v.value for v in self.model.trainable_variables],
             [v.value for v in self.model.non_trainable_variables],
             [v.value for v in self.optimizer.variables],
-            [[v.value for v in metric.variables] for metric in self.metrics],
         )
 
-    def _set_state(self, state):
-        trainable, non_trainable, optimizer, metrics = state
-        for variables, values in (
-            (self.model.trainable_variables, trainable),
-            (self.model.non_trainable_variables, non_trainable),
-            (self.optimizer.variables, optimizer),
+    def sync(self):
+        """Write the state of the last epochs into the Keras variables.
+
+        The trainer calls this before it reads or assigns any variable.
+        """
+        if self._live is None:
+            return
+        for variables, values in zip(
+            (
+                self.model.trainable_variables,
+                self.model.non_trainable_variables,
+                self.optimizer.variables,
+            ),
+            self._live,
+            strict=True,
         ):
             for variable, value in zip(variables, values, strict=True):
                 variable.assign(value)
-        for metric, values in zip(self.metrics, metrics, strict=True):
-            for variable, value in zip(metric.variables, values, strict=True):
-                variable.assign(value)
+        self._live = None
+
+    # -- metrics ---------------------------------------------------------
+    def reset_metrics(self):
+        self._metric_values = self._initial_metric_values
+
+    def metric_results(self):
+        """``{name: value}`` of the metrics since :meth:`reset_metrics`."""
+        if not self.metrics:
+            return {}
+        values = self._metric_results(self._metric_values)
+        return {
+            metric.name: float(value) for metric, value in zip(self.metrics, values, strict=True)
+        }
 
     # -- training --------------------------------------------------------
     def train_epoch(self, data, permutation, batch_size, alpha, scale, offset):
@@ -109,7 +141,7 @@ class JaxEngine:
             np.clip(CHUNK_BYTES // max(width * self._row_bytes(X), 1), 1, MAX_BATCHES_PER_CALL)
         )
         slots = np.arange(width)
-        state = self._state()
+        state = (*self._weights(), self._metric_values)
         total = 0.0
         for first in range(0, n_batches, per_call):
             rows = permutation[first * batch_size : (first + per_call) * batch_size]
@@ -135,7 +167,8 @@ class JaxEngine:
                 offset,
             )
             total += float(loss_sum)
-        self._set_state(state)
+        *self._live, self._metric_values = state
+        self._live = tuple(self._live)
         return total / n_samples
 
     def evaluate(self, X, y, sample_weight, scale, offset):
@@ -143,8 +176,8 @@ class JaxEngine:
         sparse = sp.issparse(X)
         rows_per_call = min(_bucket(X.shape[0]), EVALUATE_ROWS)
         X = _SparseRows(X) if sparse else X
-        state = self._state()
-        trainable, non_trainable, _, metric_values = state
+        trainable, non_trainable, _ = self._weights()
+        metric_values = self._metric_values
         total = 0.0
         for start in range(0, y.shape[0], rows_per_call):
             rows = np.arange(start, min(start + rows_per_call, y.shape[0]))
@@ -168,9 +201,7 @@ class JaxEngine:
                 offset,
             )
             total += float(loss_sum)
-        for metric, values in zip(self.metrics, metric_values, strict=True):
-            for variable, value in zip(metric.variables, values, strict=True):
-                variable.assign(value)
+        self._metric_values = metric_values
         return total
 
 
@@ -227,7 +258,7 @@ def _batch_sharding(strategy):
 
 
 def _compile_functions(spec, model, optimizer, metrics, sharding):
-    """Return the jitted ``(train_chunk, evaluate_chunk)`` of a trainer.
+    """Return the jitted ``(train_chunk, evaluate_chunk, metric_results)`` of a trainer.
 
     A module-level function, so that the compiled functions hold the model,
     optimizer and metrics, never the trainer.
@@ -305,4 +336,10 @@ def _compile_functions(spec, model, optimizer, metrics, sharding):
         data_loss, _ = objective.losses(y, z, weights, (), 0.0, scale, offset)
         return metric_values, data_loss
 
-    return jax.jit(train_chunk), jax.jit(evaluate_chunk)
+    def metric_results(metric_values):
+        return [
+            metric.stateless_result(values)
+            for metric, values in zip(metrics, metric_values, strict=True)
+        ]
+
+    return jax.jit(train_chunk), jax.jit(evaluate_chunk), jax.jit(metric_results)

@@ -91,7 +91,19 @@ class TensorFlowEngine:
     """
 
     def __init__(self, spec, model, optimizer, metrics):
+        self.metrics = metrics
         self._train_epoch, self._evaluate = _compile_functions(spec, model, optimizer, metrics)
+
+    def sync(self):
+        """Nothing to do: the compiled functions update the Keras variables."""
+
+    def reset_metrics(self):
+        for metric in self.metrics:
+            metric.reset_state()
+
+    def metric_results(self):
+        """``{name: value}`` of the metrics since :meth:`reset_metrics`."""
+        return {metric.name: float(metric.result()) for metric in self.metrics}
 
     def data(self, X, y, sample_weight):
         """The training data as the compiled epoch takes them."""

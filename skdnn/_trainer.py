@@ -282,7 +282,7 @@ class Trainer:
             optimizer = trainer_optimizer(spec.optimizer)
             optimizer.build(model.trainable_variables)
             metrics = [type(m).from_config(m.get_config()) for m in spec.metrics]
-        self.model, self.optimizer, self.metrics = model, optimizer, metrics
+        self._model, self.optimizer, self.metrics = model, optimizer, metrics
         # Hyperparameters held in variables, loaded for each fit (see load()):
         # the dropout rates, and the optimizer's (see _optimizers.py).
         self._rate_variables = [
@@ -292,6 +292,12 @@ class Trainer:
         self._state_variables = [v for v in model.non_trainable_variables if id(v) not in rate_ids]
         self._begin(spec)
         self._engine = ENGINES[check_backend()](spec, model, optimizer, metrics)
+
+    @property
+    def model(self):
+        """The trainer's Keras model, its variables holding the current state."""
+        self._engine.sync()
+        return self._model
 
     def data(self, X, y, sample_weight):
         """The training data (X a NumPy array or SciPy sparse matrix) as the
@@ -314,6 +320,7 @@ class Trainer:
         """
         if spec is not None:
             self._begin(spec)
+        self._engine.sync()
         _assign(self.model.trainable_variables, state.trainable)
         _assign(self._state_variables, state.non_trainable)
         _assign(self._rate_variables, self._rates)
@@ -323,6 +330,7 @@ class Trainer:
     def state(self):
         """The trainer's weights and optimizer state, as NumPy arrays, in
         the layout of the fit's Keras model and optimizer."""
+        self._engine.sync()
         values = [to_numpy(v) for v in self.optimizer.variables]
         return NetworkState(
             [to_numpy(v) for v in self.model.trainable_variables],
@@ -338,14 +346,15 @@ class Trainer:
 
     @property
     def learning_rate(self):
+        """The optimizer's learning-rate variable (to read or assign)."""
+        self._engine.sync()
         return self.optimizer.learning_rate
 
     def _reset_metrics(self):
-        for metric in self.metrics:
-            metric.reset_state()
+        self._engine.reset_metrics()
 
     def _metric_results(self):
-        return {metric.name: float(metric.result()) for metric in self.metrics}
+        return self._engine.metric_results()
 
     def train_epoch(self, data, permutation, batch_size, alpha, scale, offset):
         """Run one epoch over the rows ``permutation`` of ``data`` (from

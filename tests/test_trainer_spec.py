@@ -104,3 +104,37 @@ def test_built_trainer_trains_what_the_spec_describes():
     after = trainer.state()
     assert not np.array_equal(before.trainable[0], after.trainable[0])
     assert after.optimizer[0] == 2  # two batches: two steps
+
+
+def test_trainer_state_is_current_between_epochs():
+    # JAX keeps the state of the last epochs outside the Keras variables
+    # until the trainer reads or assigns them; every way in and out must see
+    # the newest state, and a load must replace it.
+    trainer = _spec().build()
+    X = np.random.RandomState(0).normal(size=(8, 4)).astype(np.float32)
+    y = np.arange(8, dtype=np.int32) % 3
+    data = trainer.data(X, y, np.ones(8, np.float32))
+    epoch = (data, np.arange(8), 4, 0.0, np.float32(1), np.float32(0))
+    start = trainer.state()
+
+    first_loss, first_metrics = trainer.train_epoch(*epoch)
+    after_one = trainer.state()
+    np.testing.assert_array_equal(trainer.get_weights()[0], after_one.trainable[0])
+    np.testing.assert_array_equal(trainer.model.trainable_variables[0], after_one.trainable[0])
+    trainer.train_epoch(*epoch)
+    assert not np.array_equal(trainer.state().trainable[0], after_one.trainable[0])
+
+    # Loading the start again after training replays the same epoch.
+    trainer.load(start)
+    loss, metrics = trainer.train_epoch(*epoch)
+    assert (loss, metrics) == (first_loss, first_metrics)
+    np.testing.assert_array_equal(trainer.state().trainable[0], after_one.trainable[0])
+
+    # Weights and a learning rate assigned between epochs stay assigned.
+    trainer.train_epoch(*epoch)
+    trainer.set_weights([np.zeros_like(w) for w in trainer.get_weights()])
+    assert all(not np.any(w) for w in trainer.state().trainable)
+    trainer.learning_rate.assign(0.125)
+    trainer.train_epoch(*epoch)
+    assert float(trainer.learning_rate) == 0.125
+    assert any(np.any(w) for w in trainer.state().trainable)  # trained from zeros
