@@ -25,7 +25,9 @@ reference of every ratio); ``skdnn TF`` (``KERAS_BACKEND=tensorflow``);
 off); ``skdnn JAX+cache`` (``KERAS_BACKEND=jax`` with the cache on, through
 the environment variables a user would set, see
 :func:`common.jax_cache_environment`, in a cache directory made for this
-run). Every child gets ``TF_CPP_MIN_LOG_LEVEL=3``.
+run); ``skdnn torch`` (``KERAS_BACKEND=torch``, only when asked for with
+``--backends``: issue 10 sets no goals for it). Every child gets
+``TF_CPP_MIN_LOG_LEVEL=3``.
 
 For each task, every contender first runs once untimed: that warms the
 operating system's file cache for every contender alike, fills the JAX cache
@@ -37,7 +39,7 @@ order (forwards, then backwards), so that load on the machine hits all of
 them alike; the tables give medians.
 
 Run: ``python benchmarks/bench_process.py [--quick] [--tasks small,large]
-[--backends tensorflow,jax,jax-cache] [--repeats 3] [--show-scripts]
+[--backends tensorflow,jax,jax-cache,torch] [--repeats 3] [--show-scripts]
 [--skdnn-from DIR]``.
 """
 
@@ -229,7 +231,8 @@ class Contender:
 
 
 def contenders(backends, cache_dir):
-    """MLP, then skdnn on each backend asked for (``tensorflow``, ``jax``, ``jax-cache``)."""
+    """MLP, then skdnn on each backend asked for (``tensorflow``, ``jax``,
+    ``jax-cache``, ``torch``)."""
     no_cache = dict.fromkeys(common.jax_cache_environment(cache_dir), None)
     known = {
         "tensorflow": Contender(
@@ -242,6 +245,7 @@ def contenders(backends, cache_dir):
             "skdnn",
             {"KERAS_BACKEND": "jax", **common.jax_cache_environment(cache_dir)},
         ),
+        "torch": Contender("torch", "skdnn torch", "skdnn", {"KERAS_BACKEND": "torch"}),
     }
     return [Contender("mlp", "MLP", "mlp", {})] + [known[name] for name in backends]
 
@@ -410,7 +414,8 @@ def main(argv=None):
     parser.add_argument(
         "--backends",
         default="tensorflow,jax,jax-cache",
-        help="comma-separated skdnn contenders among tensorflow, jax, jax-cache (default: all)",
+        help="comma-separated skdnn contenders among tensorflow, jax, jax-cache, torch "
+        "(default: tensorflow,jax,jax-cache)",
     )
     parser.add_argument(
         "--repeats", type=int, default=None, help="timed rounds (default 3; 1 with --quick)"
@@ -429,7 +434,7 @@ def main(argv=None):
     all_tasks = {task.name: task for task in tasks(args.quick)}
     chosen = [all_tasks[name] for name in args.tasks.split(",") if name]
     backends = [name for name in args.backends.split(",") if name]
-    unknown = set(backends) - {"tensorflow", "jax", "jax-cache"}
+    unknown = set(backends) - {"tensorflow", "jax", "jax-cache", "torch"}
     if unknown:
         parser.error(f"unknown backends: {sorted(unknown)}")
 

@@ -372,6 +372,13 @@ default=None
         ``tf.distribute`` strategy, or ``"mirrored"`` (JAX's data parallelism)."""
         if self.distribution is None:
             return None
+        if backend == "torch":
+            raise ValueError(
+                f"distribution={self.distribution!r} trains one network across several "
+                f"devices, which skdnn does on the TensorFlow and JAX backends only; Keras "
+                f"runs on PyTorch. Use distribution=None (one device: Keras's torch device, "
+                f"a GPU when PyTorch sees one), or KERAS_BACKEND=tensorflow or jax."
+            )
         if backend == "jax":
             if self.distribution != "mirrored":
                 raise ValueError(

@@ -49,6 +49,9 @@ class JaxEngine:
         The trainer's own, built.
     """
 
+    # Sparse batches reach the network as sparse tensors.
+    sparse_tensors = True
+
     def __init__(self, spec, model, optimizer, metrics):
         self.model, self.optimizer, self.metrics = model, optimizer, metrics
         self._sharding = _batch_sharding(spec.strategy)

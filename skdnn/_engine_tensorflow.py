@@ -90,6 +90,9 @@ class TensorFlowEngine:
         The trainer's own, built (in the strategy's scope, if any).
     """
 
+    # Sparse batches reach the network as sparse tensors.
+    sparse_tensors = True
+
     def __init__(self, spec, model, optimizer, metrics):
         self.metrics = metrics
         self._train_epoch, self._evaluate = _compile_functions(spec, model, optimizer, metrics)

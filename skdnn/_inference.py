@@ -11,7 +11,8 @@ float32 matrix products cannot promise.
 
 A network around a user's body (``KerasClassifier``, ``KerasRegressor``)
 may hold any layer: :func:`keras_forward` runs it with a compiled Keras call
-per chunk of rows, compiled once per fitted model.
+per chunk of rows, compiled once per fitted model (an eager call on PyTorch,
+which compiles nothing).
 """
 
 import functools
@@ -67,13 +68,16 @@ def _activate(x, activation):
 def to_numpy(variable):
     """A copy of a Keras variable's value as a NumPy array.
 
-    ``variable.numpy()`` on JAX goes through an ``__array__`` that NumPy 2
-    warns about; the JAX array it holds converts cleanly.
+    ``variable.numpy()`` on JAX and PyTorch goes through an ``__array__``
+    that NumPy 2 warns about; the array or tensor it holds converts cleanly.
     """
     import keras
 
-    if keras.config.backend() == "jax":
+    backend = keras.config.backend()
+    if backend == "jax":
         return np.array(variable.value)
+    if backend == "torch":
+        return variable.value.detach().cpu().numpy().copy()
     return variable.numpy()
 
 
@@ -168,12 +172,25 @@ def _call_jax(network_ref):
     return run
 
 
+def _call_torch(network_ref):
+    """``network(batch)`` on PyTorch: an eager call without autograd's graph."""
+    import keras
+    import torch
+
+    def run(batch):
+        with torch.no_grad():
+            outputs = network_ref()(keras.ops.convert_to_tensor(batch), training=False)
+        return keras.ops.convert_to_numpy(outputs)
+
+    return run
+
+
 def _call_keras(network_ref):
     """Any other backend: Keras's own compiled prediction step."""
     return lambda batch: network_ref().predict_on_batch(batch)
 
 
-_COMPILED_CALLS = {"tensorflow": _call_tensorflow, "jax": _call_jax}
+_COMPILED_CALLS = {"tensorflow": _call_tensorflow, "jax": _call_jax, "torch": _call_torch}
 
 
 def _compiled_network(model, until):

@@ -25,7 +25,14 @@ def loaded_hyperparameters(optimizer):
     import keras
 
     name = type(optimizer).__name__
-    if type(optimizer) is getattr(keras.optimizers, name, None):
+    keras_class = getattr(keras.optimizers, name, None)
+    # Keras's own class, not a user's subclass; on PyTorch, Keras makes its
+    # optimizers instances of a torch subclass of the same name.
+    if type(optimizer) is keras_class or (
+        keras_class is not None
+        and isinstance(optimizer, keras_class)
+        and type(optimizer).__module__.startswith("keras.src.backend.torch.")
+    ):
         return LOADED_HYPERPARAMETERS.get(name, ())
     return ()
 

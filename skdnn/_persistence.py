@@ -77,12 +77,44 @@ def is_fitted(estimator):
 # Keras models as bytes
 # ----------------------------------------------------------------------------
 def model_to_bytes(model):
-    """Return a Keras model, optimizer state included, as ``.keras`` bytes."""
+    """Return a Keras model, optimizer state included, as ``.keras`` bytes,
+    loadable on every backend (see :func:`backend_neutral_config`)."""
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, _MODEL_NAME)
         model.save(path)
-        with open(path, "rb") as file:
-            return file.read()
+        with zipfile.ZipFile(path) as archive:
+            entries = [(info, archive.read(info)) for info in archive.infolist()]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for info, data in entries:
+            if info.filename == "config.json":
+                data = backend_neutral_config(data)
+            archive.writestr(info, data)
+    return buffer.getvalue()
+
+
+def backend_neutral_config(data):
+    """A ``.keras`` file's ``config.json`` (bytes), with the optimizer named
+    by its public class.
+
+    On PyTorch, Keras's optimizers are instances of backend classes
+    (``keras.src.backend.torch.optimizers.torch_sgd.SGD``), which Keras
+    saves under that module: another backend would load a PyTorch
+    optimizer (or fail without PyTorch), and a warm start would not
+    recognize it as the estimator's. The public class
+    (``keras.optimizers.SGD``) loads as the backend's own everywhere.
+    """
+    import keras
+
+    config = json.loads(data)
+    optimizer = (config.get("compile_config") or {}).get("optimizer")
+    if not isinstance(optimizer, dict):
+        return data
+    module, name = optimizer.get("module") or "", optimizer.get("class_name")
+    if module.startswith("keras.src.backend.") and hasattr(keras.optimizers, name or ""):
+        optimizer.update(module="keras.optimizers", registered_name=None)
+        return json.dumps(config).encode()
+    return data
 
 
 def model_from_bytes(data):

@@ -33,6 +33,7 @@ import numpy as np
 
 from ._engine_jax import JaxEngine
 from ._engine_tensorflow import TensorFlowEngine
+from ._engine_torch import TorchEngine
 from ._inference import to_numpy
 from ._network import ModelRecipe
 from ._optimizers import (
@@ -54,7 +55,7 @@ MAX_IDLE_PER_KEY = 2
 _lock = threading.Lock()
 _idle_trainers = OrderedDict()
 
-ENGINES = {"tensorflow": TensorFlowEngine, "jax": JaxEngine}
+ENGINES = {"tensorflow": TensorFlowEngine, "jax": JaxEngine, "torch": TorchEngine}
 
 
 def check_backend():
@@ -67,11 +68,14 @@ def check_backend():
 
     backend = keras.config.backend()
     if backend not in ENGINES:
+        *others, last = sorted(ENGINES)
+        settings = [f"KERAS_BACKEND={name}" for name in (*others, last)]
         raise RuntimeError(
-            f"skdnn trains with Keras's {' or '.join(sorted(ENGINES))} backend, but the "
-            f"active backend is {backend!r}. Set the environment variable KERAS_BACKEND="
-            f'tensorflow or KERAS_BACKEND=jax before Python imports keras (or "backend" '
-            f'in ~/.keras/keras.json); JAX comes with pip install "skdnn[jax]".'
+            f"skdnn trains with Keras's {', '.join(others)} or {last} backend, but the "
+            f"active backend is {backend!r}. Set the environment variable "
+            f"{', '.join(settings[:-1])} or {settings[-1]} before Python imports keras (or "
+            f'"backend" in ~/.keras/keras.json); JAX comes with pip install "skdnn[jax]", '
+            f'PyTorch with pip install "skdnn[torch]".'
         )
     return backend
 
@@ -277,8 +281,12 @@ class Trainer:
         scope = contextlib.nullcontext()
         if strategy is not None and not isinstance(strategy, str):
             scope = strategy.scope()  # a tf.distribute strategy
+        engine = ENGINES[check_backend()]
         with scope:
-            model = as_recipe(spec.network).build(sparse_input=spec.sparse_input)
+            # Sparse batches reach the network as sparse tensors where the
+            # backend has them; on torch they are made dense per batch.
+            sparse_input = spec.sparse_input and engine.sparse_tensors
+            model = as_recipe(spec.network).build(sparse_input=sparse_input)
             optimizer = trainer_optimizer(spec.optimizer)
             optimizer.build(model.trainable_variables)
             metrics = [type(m).from_config(m.get_config()) for m in spec.metrics]
@@ -291,7 +299,7 @@ class Trainer:
         rate_ids = {id(variable) for variable in self._rate_variables}
         self._state_variables = [v for v in model.non_trainable_variables if id(v) not in rate_ids]
         self._begin(spec)
-        self._engine = ENGINES[check_backend()](spec, model, optimizer, metrics)
+        self._engine = engine(spec, model, optimizer, metrics)
 
     @property
     def model(self):

@@ -32,6 +32,25 @@ tensorflow_only = pytest.mark.skipif(
 )
 
 
+def pytest_collection_modifyitems(config, items):
+    """On PyTorch, skip the ``quality`` tests.
+
+    Their thresholds are scores of fixed-seed fits, met by TensorFlow's and
+    JAX's draws of the initial weights; PyTorch draws others. What they would
+    check on PyTorch, tests/test_backends.py checks directly: from the same
+    weights, training on PyTorch follows the other backends' curves.
+    """
+    if keras_backend() != "torch":
+        return
+    skip = pytest.mark.skip(
+        reason="fixed-seed scores of TensorFlow's and JAX's draws; PyTorch draws other "
+        "initial weights (tests/test_backends.py: same weights, same training)"
+    )
+    for item in items:
+        if "quality" in item.keywords:
+            item.add_marker(skip)
+
+
 def dense_body(units=16, input_shape=None):
     """A small network body for KerasClassifier and KerasRegressor: one hidden
     Dense layer. Module-level, so that estimators using it pickle."""

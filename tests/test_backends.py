@@ -3,7 +3,8 @@
 The whole suite runs once per supported backend (``KERAS_BACKEND``, see
 ``.ci/run``); the tests here check what is specific to backends: the error
 for an unsupported one, files that move between backends, hyperparameters
-that are loaded rather than traced, and what a JAX process imports.
+that are loaded rather than traced, what a process imports, and what differs
+on JAX and on PyTorch.
 """
 
 import os
@@ -13,6 +14,7 @@ import sys
 import keras
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from conftest import ESTIMATORS, FAST, predictions
 from sklearn.exceptions import NotFittedError
 
@@ -22,13 +24,23 @@ from skdnn._optimizers import to_trainer_values, trainer_optimizer
 from skdnn._trainer import ENGINES, pooled_keys
 
 BACKEND = keras.config.backend()
-OTHER_BACKEND = {"tensorflow": "jax", "jax": "tensorflow"}[BACKEND]
+# The backend's Python module, for checking what is installed and imported.
+MODULES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 
 
 def _installed(module):
     import importlib.util
 
     return importlib.util.find_spec(module) is not None
+
+
+# The other supported backends that can run here, each in its own process.
+OTHER_BACKENDS = [name for name in sorted(ENGINES) if name != BACKEND and _installed(MODULES[name])]
+other_backends = pytest.mark.parametrize(
+    "other",
+    OTHER_BACKENDS
+    or [pytest.param(None, marks=pytest.mark.skip(reason="no other backend installed"))],
+)
 
 
 def run_python(code, backend=BACKEND, **env):
@@ -44,18 +56,21 @@ def run_python(code, backend=BACKEND, **env):
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 def test_unsupported_backend_gets_a_clear_error(Estimator, data_for, monkeypatch):
-    # As if the user had set KERAS_BACKEND=torch before importing keras.
-    monkeypatch.setattr(keras.config, "backend", lambda: "torch")
+    # As if the user had set KERAS_BACKEND to a backend skdnn has no engine for.
+    monkeypatch.setattr(keras.config, "backend", lambda: "numpy")
     est = Estimator(**FAST)
-    message = r"active backend is 'torch'.*KERAS_BACKEND=tensorflow or KERAS_BACKEND=jax"
+    message = (
+        r"active backend is 'numpy'.*"
+        r"KERAS_BACKEND=jax, KERAS_BACKEND=tensorflow or KERAS_BACKEND=torch"
+    )
     with pytest.raises(RuntimeError, match=message):
         est.fit(*data_for(Estimator))
     with pytest.raises(NotFittedError):
         est.predict(data_for(Estimator)[0])
 
 
-def test_both_backends_have_an_engine():
-    assert set(ENGINES) == {"tensorflow", "jax"}
+def test_every_supported_backend_has_an_engine():
+    assert set(ENGINES) == {"tensorflow", "jax", "torch"}
 
 
 # ----------------------------------------------------------------------
@@ -150,19 +165,92 @@ print(keras.config.backend())
 """
 
 
-@pytest.mark.skipif(
-    not (_installed("tensorflow") and _installed("jax")), reason="needs both backends installed"
-)
+@other_backends
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
-def test_a_file_saved_on_one_backend_predicts_the_same_on_the_other(Estimator, data_for, tmp_path):
+def test_a_file_saved_here_predicts_the_same_on_another_backend(
+    Estimator, other, data_for, tmp_path
+):
     X, y = data_for(Estimator)
     est = Estimator(**FAST).fit(X, y)
     path, data, out = tmp_path / "model.skdnn", tmp_path / "X.npy", tmp_path / "out.npy"
     est.save(path)
     np.save(data, X)
     code = LOAD_AND_PREDICT.format(path=str(path), data=str(data), out=str(out))
-    assert run_python(code, backend=OTHER_BACKEND).strip() == OTHER_BACKEND
+    assert run_python(code, backend=other).strip() == other
     np.testing.assert_allclose(np.load(out), predictions(est, X), rtol=1e-4, atol=1e-5)
+
+
+FIT_AND_SAVE = """
+import numpy as np, skdnn
+X = np.load({data!r})
+for name, y in [("DNNClassifier", np.load({y_class!r})), ("DNNRegressor", np.load({y_reg!r}))]:
+    est = getattr(skdnn, name)(**{params!r}).fit(X, y)
+    est.save({folder!r} + "/" + name + ".skdnn")
+    out = est.predict_proba(X) if hasattr(est, "predict_proba") else est.predict(X)
+    np.save({folder!r} + "/" + name + ".npy", out)
+"""
+
+
+@other_backends
+def test_a_file_saved_on_another_backend_predicts_the_same_here(other, data_for, tmp_path):
+    # One X for both estimators: the regression targets fit any samples.
+    (X, y_class), (_, y_reg) = data_for(DNNClassifier), data_for(DNNRegressor)
+    targets = {DNNClassifier: y_class, DNNRegressor: y_reg}
+    paths = {name: str(tmp_path / f"{name}.npy") for name in ("X", "y_class", "y_reg")}
+    for name, values in [("X", X), ("y_class", y_class), ("y_reg", y_reg)]:
+        np.save(paths[name], values)
+    code = FIT_AND_SAVE.format(
+        data=paths["X"],
+        y_class=paths["y_class"],
+        y_reg=paths["y_reg"],
+        params=FAST,
+        folder=str(tmp_path),
+    )
+    run_python(code, backend=other)
+    for Estimator in ESTIMATORS:
+        est = skdnn.load(tmp_path / f"{Estimator.__name__}.skdnn")
+        assert isinstance(est, Estimator)
+        expected = np.load(tmp_path / f"{Estimator.__name__}.npy")
+        np.testing.assert_allclose(predictions(est, X), expected, rtol=1e-4, atol=1e-5)
+        # Training goes on here, from the other backend's weights and optimizer state.
+        n_iter = est.n_iter_
+        est.set_params(warm_start=True, epochs=2).fit(X, targets[Estimator])
+        assert est.n_iter_ == n_iter + 2
+        assert not np.allclose(predictions(est, X), expected)
+
+
+CONTINUE_TRAINING = """
+import numpy as np, skdnn
+X = np.load({data!r})
+for name in ("DNNClassifier", "DNNRegressor"):
+    est = skdnn.load({folder!r} + "/" + name + ".skdnn")
+    est.set_params(warm_start=True, epochs=4).fit(X, np.load({folder!r} + "/" + name + "_y.npy"))
+    np.save({folder!r} + "/" + name + "_curve.npy", est.loss_curve_)
+"""
+
+
+@other_backends
+def test_training_from_the_same_weights_follows_the_same_curve_on_another_backend(
+    other, data_for, tmp_path
+):
+    # The backends draw different initial weights and dropout masks; given
+    # the same weights (a saved fit) and no dropout, they train the same
+    # network: the shuffling is NumPy's, the arithmetic the same to float32
+    # rounding. Fixed-seed quality on one backend is quality on every backend.
+    X = data_for(DNNClassifier)[0]
+    np.save(tmp_path / "X.npy", X)
+    continued = {}
+    for Estimator in ESTIMATORS:
+        name, y = Estimator.__name__, data_for(Estimator)[1]
+        np.save(tmp_path / f"{name}_y.npy", y)
+        params = dict(FAST, epochs=1, n_iter_no_change=None, optimizer="sgd", momentum=0.9)
+        Estimator(**params).fit(X, y).save(tmp_path / f"{name}.skdnn")
+        est = skdnn.load(tmp_path / f"{name}.skdnn").set_params(warm_start=True, epochs=4)
+        continued[name] = est.fit(X, y).loss_curve_
+    run_python(CONTINUE_TRAINING.format(data=str(tmp_path / "X.npy"), folder=str(tmp_path)), other)
+    for name, curve in continued.items():
+        assert len(curve) == 5
+        np.testing.assert_allclose(np.load(tmp_path / f"{name}_curve.npy"), curve, rtol=1e-4)
 
 
 FIT_AND_PRINT = """
@@ -172,7 +260,7 @@ from skdnn import DNNClassifier
 X, y = make_classification(150, 6, n_informative=4, n_classes=3, random_state=0)
 est = DNNClassifier(hidden_layer_sizes=(8,), dropout=0.1, epochs=3, random_state=4).fit(X, y)
 print(repr(est.predict_proba(X[:5]).round(7).tolist()))
-print("tensorflow" in sys.modules)
+print(sorted(name for name in ("tensorflow", "jax", "torch") if name in sys.modules))
 """
 
 
@@ -181,11 +269,22 @@ def test_integer_random_state_reproduces_across_processes():
     assert first.splitlines()[0] == second.splitlines()[0]
 
 
-@pytest.mark.skipif(BACKEND != "jax", reason="what a JAX process imports")
-def test_training_on_jax_does_not_import_tensorflow():
+@pytest.mark.skipif(BACKEND == "tensorflow", reason="what a JAX or PyTorch process imports")
+def test_training_does_not_import_tensorflow():
     # Keras imports TensorFlow whenever it serializes an object and
-    # TensorFlow is installed, which costs seconds at start-up.
-    assert run_python(FIT_AND_PRINT).splitlines()[1] == "False"
+    # TensorFlow is installed, which costs seconds at start-up. (Keras itself
+    # imports JAX, when installed, on every backend: its Orbax callback.)
+    imported = run_python(FIT_AND_PRINT).splitlines()[1]
+    assert "tensorflow" not in imported and repr(BACKEND) in imported
+
+
+@pytest.mark.skipif(not _installed("torch"), reason="PyTorch is not installed")
+@pytest.mark.parametrize(
+    "backend", [name for name in ("tensorflow", "jax") if _installed(MODULES[name])]
+)
+def test_training_on_another_backend_does_not_import_torch(backend):
+    # Installing PyTorch beside TensorFlow and JAX costs their processes nothing.
+    assert "torch" not in run_python(FIT_AND_PRINT, backend=backend).splitlines()[1]
 
 
 MIRRORED = """
@@ -218,3 +317,81 @@ def test_tensorflow_strategy_on_jax_is_refused(classification_data):
 
     with pytest.raises(ValueError, match="TensorFlow strategy, but Keras runs on JAX"):
         DNNClassifier(distribution=Strategy(), **FAST).fit(*classification_data)
+
+
+# ----------------------------------------------------------------------
+# PyTorch
+# ----------------------------------------------------------------------
+torch_only = pytest.mark.skipif(BACKEND != "torch", reason="what differs on PyTorch")
+
+
+@torch_only
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_sparse_input_on_torch_is_made_dense_one_batch_at_a_time(Estimator, data_for, monkeypatch):
+    # Keras's torch backend has no sparse tensors; the whole matrix is never
+    # dense, only the rows of one batch (or of one validation chunk).
+    X, y = data_for(Estimator)
+    X = sp.csr_matrix(np.where(np.abs(X) < 0.8, 0, X).astype(np.float32))
+    rows = []
+    toarray = sp.csr_matrix.toarray
+
+    def recording_toarray(self, *args, **kwargs):
+        rows.append(self.shape[0])
+        return toarray(self, *args, **kwargs)
+
+    monkeypatch.setattr(sp.csr_matrix, "toarray", recording_toarray)
+    params = dict(FAST, batch_size=16, n_iter_no_change=None)
+    est = Estimator(**params).fit(X[:90], y[:90], X_val=X[90:], y_val=y[90:])
+    batches_per_epoch = -(-90 // 16)
+    # Each epoch: 6 batches (the last of 10 rows), then the 30 validation rows.
+    assert rows == ([16] * (batches_per_epoch - 1) + [10, 30]) * FAST["epochs"]
+    rows.clear()
+    predictions(est, X)  # NumPy's sparse products: nothing made dense
+    assert rows == []
+    dense = Estimator(**params).fit(X[:90].toarray(), y[:90], X_val=X[90:], y_val=y[90:])
+    np.testing.assert_allclose(est.loss_curve_, dense.loss_curve_, rtol=1e-5)
+    np.testing.assert_allclose(est.history_["val_loss"], dense.history_["val_loss"], rtol=1e-5)
+
+
+class _Strategy:  # what the parameter constraint accepts: scope() and run()
+    def scope(self):
+        pass
+
+    def run(self):
+        pass
+
+
+@torch_only
+@pytest.mark.parametrize("distribution", ["mirrored", _Strategy()], ids=["mirrored", "strategy"])
+def test_distribution_on_torch_is_refused(distribution, classification_data):
+    est = DNNClassifier(distribution=distribution, **FAST)
+    with pytest.raises(ValueError, match="Use distribution=None.*KERAS_BACKEND=tensorflow or jax"):
+        est.fit(*classification_data)
+    with pytest.raises(NotFittedError):
+        est.predict(classification_data[0])
+
+
+@torch_only
+def test_fits_on_torch_neither_read_nor_change_torch_global_random_state(classification_data):
+    import torch
+
+    X, y = classification_data
+    params = dict(FAST, dropout=0.2, shuffle=True)
+    torch.manual_seed(1)
+    first = predictions(DNNClassifier(**params).fit(X, y), X)
+    torch.manual_seed(2)
+    state = torch.random.get_rng_state()
+    second = predictions(DNNClassifier(**params).fit(X, y), X)
+    np.testing.assert_array_equal(first, second)
+    assert torch.equal(torch.random.get_rng_state(), state)
+
+
+@torch_only
+def test_a_metric_keras_cannot_compute_on_torch_gets_a_clear_error(classification_data):
+    # Keras's torch backend fails a top-k metric whose k exceeds the number
+    # of classes (its other backends count every sample as a hit).
+    est = DNNClassifier(metrics=["top_k_categorical_accuracy"], **FAST)
+    with pytest.raises(ValueError, match="metric 'top_k_categorical_accuracy'.*Remove it"):
+        est.fit(*classification_data)
+    with pytest.raises(NotFittedError):
+        est.predict(classification_data[0])

@@ -34,24 +34,32 @@ _THREAD_SETTINGS = ("SKDNN_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTER
 @pytest.fixture(scope="module")
 def client():
     """A client of two single-threaded worker processes, as on a 2-core machine."""
-    with pytest.MonkeyPatch.context() as env:
-        # Workers inherit this process's environment: leave Dask's own budget
-        # (OMP_NUM_THREADS=1, set by the nanny) in charge of TensorFlow's pools.
-        for name in _THREAD_SETTINGS:
-            env.delenv(name, raising=False)
-        with (
-            distributed.LocalCluster(
-                n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-            ) as cluster,
-            distributed.Client(cluster) as client,
-        ):
-            # Let the workers import TensorFlow while this process does too.
-            warming = [
-                client.submit(_import_tensorflow, pure=False, workers=[worker])
-                for worker in client.nthreads()
-            ]
-            yield client
-            del warming
+    # Dask's nannies run in this process and set their workers' budget
+    # (OMP_NUM_THREADS=1 and the like) in its os.environ, and leave it there:
+    # restore the environment, which later tests' subprocesses inherit.
+    environ = dict(os.environ)
+    try:
+        with pytest.MonkeyPatch.context() as env:
+            # Workers inherit this process's environment: leave Dask's own budget
+            # (OMP_NUM_THREADS=1, set by the nanny) in charge of TensorFlow's pools.
+            for name in _THREAD_SETTINGS:
+                env.delenv(name, raising=False)
+            with (
+                distributed.LocalCluster(
+                    n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+                ) as cluster,
+                distributed.Client(cluster) as client,
+            ):
+                # Let the workers import TensorFlow while this process does too.
+                warming = [
+                    client.submit(_import_tensorflow, pure=False, workers=[worker])
+                    for worker in client.nthreads()
+                ]
+                yield client
+                del warming
+    finally:
+        os.environ.clear()
+        os.environ.update(environ)
 
 
 def _import_tensorflow():

@@ -45,7 +45,7 @@ def _X(shape, dtype, seed=0):
 
 
 def _keras(model, X, **kwargs):
-    return np.asarray(model(X, training=False, **kwargs))
+    return keras.ops.convert_to_numpy(model(X, training=False, **kwargs))
 
 
 # ----------------------------------------------------------------------
@@ -171,7 +171,7 @@ def test_dropout_is_inactive(dtype):
     assert_allclose(output, _keras(model, X), **TOLERANCE)
     assert_allclose(output, model.predict(X, verbose=0), **TOLERANCE)
     # The dropout layers are real: in training mode Keras gives other outputs.
-    assert not np.allclose(output, np.asarray(model(X, training=True)), **TOLERANCE)
+    assert not np.allclose(output, keras.ops.convert_to_numpy(model(X, training=True)), **TOLERANCE)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

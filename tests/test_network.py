@@ -238,8 +238,8 @@ def test_head_and_train_model_share_weights():
     assert_array_equal(model.get_layer("output").kernel.numpy(), 0.5)
     X = np.random.default_rng(0).normal(size=(3, 4)).astype("float32")
     assert_allclose(
-        np.asarray(model(X, training=False)),
-        2.0 * np.asarray(train_model(X, training=False)) + 1.0,
+        keras.ops.convert_to_numpy(model(X, training=False)),
+        2.0 * keras.ops.convert_to_numpy(train_model(X, training=False)) + 1.0,
         rtol=1e-6,
     )
 
@@ -365,7 +365,8 @@ def test_training_output_with_head_ends_at_output_layer():
     assert all(a is b for a, b in zip(sub_model.layers, model.layers[:-1], strict=True))
     X = np.random.default_rng(1).normal(size=(3, 4)).astype("float32")
     assert_array_equal(
-        np.asarray(sub_model(X, training=False)), np.asarray(train_model(X, training=False))
+        keras.ops.convert_to_numpy(sub_model(X, training=False)),
+        keras.ops.convert_to_numpy(train_model(X, training=False)),
     )
 
 
@@ -384,7 +385,7 @@ def test_training_output_of_a_deserialized_model(with_head):
     assert {id(v) for v in sub_model.weights} <= {id(v) for v in restored.weights}
     X = np.random.default_rng(2).normal(size=(3, 4)).astype("float32")
     assert_allclose(
-        np.asarray(sub_model(X, training=False)),
-        np.asarray(train_model(X, training=False)),
+        keras.ops.convert_to_numpy(sub_model(X, training=False)),
+        keras.ops.convert_to_numpy(train_model(X, training=False)),
         rtol=1e-6,
     )

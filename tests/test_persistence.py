@@ -18,11 +18,41 @@ from skdnn import DNNClassifier, DNNRegressor
 from skdnn._persistence import (
     FITTED_STATE,
     OPTIONAL_STATE,
+    backend_neutral_config,
     from_json_value,
     to_json_value,
 )
 
 DATA = Path(__file__).parent / "data"
+
+
+def _keras_config(optimizer):
+    return json.dumps({"config": {}, "compile_config": {"optimizer": optimizer}}).encode()
+
+
+def test_backend_neutral_config_names_optimizers_by_their_public_class():
+    # What Keras writes for an SGD on PyTorch: its backend class's module.
+    torch_sgd = {
+        "module": "keras.src.backend.torch.optimizers.torch_sgd",
+        "class_name": "SGD",
+        "registered_name": "SGD",
+        "config": {"momentum": 0.9},
+    }
+    optimizer = json.loads(backend_neutral_config(_keras_config(torch_sgd)))["compile_config"]
+    assert optimizer["optimizer"] == {
+        "module": "keras.optimizers",
+        "class_name": "SGD",
+        "registered_name": None,
+        "config": {"momentum": 0.9},
+    }
+    # Public classes, a user's own and models compiled without an optimizer
+    # are left byte for byte.
+    public = {"module": "keras.optimizers", "class_name": "Adam", "registered_name": None}
+    own = {"module": "my_optimizers", "class_name": "SGD", "registered_name": "my>SGD"}
+    for optimizer in (public, own, "sgd", None):
+        assert backend_neutral_config(_keras_config(optimizer)) == _keras_config(optimizer)
+    no_compile = json.dumps({"config": {}, "compile_config": None}).encode()
+    assert backend_neutral_config(no_compile) == no_compile
 
 
 @pytest.mark.parametrize(

@@ -54,7 +54,8 @@ def test_tutorial_sgd_regression(hidden_layer_sizes):
 @pytest.mark.parametrize("loss", ["squared_error", "absolute_error", "huber", "mse", "log_cosh"])
 def test_losses(loss, regression_data):
     X, y = regression_data
-    reg = DNNRegressor(loss=loss, **{**FAST, "epochs": 20, "learning_rate": 0.01}).fit(X, y)
+    # 40 epochs: at 20, R² ranges from 0.47 to 0.89 with the seed on every backend.
+    reg = DNNRegressor(loss=loss, **{**FAST, "epochs": 40, "learning_rate": 0.01}).fit(X, y)
     assert reg.loss_curve_[-1] < reg.loss_curve_[0]
     assert reg.score(X, y) > 0.5
 

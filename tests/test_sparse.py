@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-from conftest import ESTIMATORS, FAST, predictions
+from conftest import ESTIMATORS, FAST, keras_backend, predictions
 from sklearn.compose import ColumnTransformer
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.model_selection import GridSearchCV
@@ -56,6 +56,11 @@ def test_sparse_fit_and_predict_match_dense(Estimator, to_sparse, data_for):
     )
 
 
+@pytest.mark.skipif(
+    keras_backend() == "torch",
+    reason="Keras's torch backend has no sparse tensors: each batch is made dense "
+    "(tests/test_backends.py checks that only batches are)",
+)
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 def test_sparse_input_is_never_made_dense(Estimator, data_for, no_densifying):
     X, y = _sparse_data(Estimator, data_for)
