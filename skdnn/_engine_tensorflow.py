@@ -12,7 +12,7 @@ import threading
 import numpy as np
 import scipy.sparse as sp
 
-from ._objective import Objective, batch_loss, kernel_indices
+from ._objective import Objective, VariableState, batch_loss, kernel_indices
 
 # TensorFlow's CPU kernels need buffers aligned to this many bytes.
 _TENSOR_ALIGNMENT = 64
@@ -80,7 +80,7 @@ def as_training_features(X):
     )
 
 
-class TensorFlowEngine:
+class TensorFlowEngine(VariableState):
     """Compiled epochs and evaluation of one trainer on TensorFlow.
 
     Parameters
@@ -96,17 +96,6 @@ class TensorFlowEngine:
     def __init__(self, spec, model, optimizer, metrics):
         self.metrics = metrics
         self._train_epoch, self._evaluate = _compile_functions(spec, model, optimizer, metrics)
-
-    def sync(self):
-        """Nothing to do: the compiled functions update the Keras variables."""
-
-    def reset_metrics(self):
-        for metric in self.metrics:
-            metric.reset_state()
-
-    def metric_results(self):
-        """``{name: value}`` of the metrics since :meth:`reset_metrics`."""
-        return {metric.name: float(metric.result()) for metric in self.metrics}
 
     def data(self, X, y, sample_weight):
         """The training data as the compiled epoch takes them."""

@@ -16,14 +16,14 @@ only that batch is made dense, never the whole matrix.
 import numpy as np
 import scipy.sparse as sp
 
-from ._objective import Objective, batch_loss, kernel_indices
+from ._objective import Objective, VariableState, batch_loss, kernel_indices
 
 # Bytes of dense samples per evaluation call: bounds the dense copy of a
 # sparse validation chunk and the activations' memory.
 EVALUATE_BYTES = 16 * 2**20
 
 
-class TorchEngine:
+class TorchEngine(VariableState):
     """Eager epochs and evaluation of one trainer on PyTorch.
 
     Parameters
@@ -46,17 +46,6 @@ class TorchEngine:
         self._kernels = [self._trainable[i] for i in kernel_indices(model)]
         self._row_bytes = 4 * int(np.prod(spec.network.input_shape[1:]))
         self._torch = torch
-
-    def sync(self):
-        """Nothing to do: each batch updates the Keras variables in place."""
-
-    def reset_metrics(self):
-        for metric in self.metrics:
-            metric.reset_state()
-
-    def metric_results(self):
-        """``{name: value}`` of the metrics since :meth:`reset_metrics`."""
-        return {metric.name: float(metric.result()) for metric in self.metrics}
 
     # -- data ------------------------------------------------------------
     def _tensor(self, array, dtype=None):
