@@ -106,8 +106,7 @@ class TorchEngine(VariableState):
             )
             # Layers' own regularization losses (a user's body), added to
             # the batch's loss as Keras does.
-            regularization = sum(model.losses) if model.losses else 0.0
-            loss = batch_loss(data_loss, penalty, torch.sum(weights)) + regularization
+            loss = batch_loss(data_loss, penalty, torch.sum(weights)) + sum(model.losses)
             gradients = torch.autograd.grad(loss, parameters, allow_unused=True)
             with torch.no_grad():
                 self.optimizer.apply(list(gradients), trainable)

@@ -26,12 +26,12 @@ def loaded_hyperparameters(optimizer):
 
     name = type(optimizer).__name__
     keras_class = getattr(keras.optimizers, name, None)
-    # Keras's own class, not a user's subclass; on PyTorch, Keras makes its
-    # optimizers instances of a torch subclass of the same name.
-    if type(optimizer) is keras_class or (
+    # Keras's own class, not a user's subclass of it. (On PyTorch, Keras's
+    # optimizers are instances of a backend subclass of the same name.)
+    if (
         keras_class is not None
         and isinstance(optimizer, keras_class)
-        and type(optimizer).__module__.startswith("keras.src.backend.torch.")
+        and type(optimizer).__module__.startswith("keras.")
     ):
         return LOADED_HYPERPARAMETERS.get(name, ())
     return ()

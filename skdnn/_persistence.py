@@ -83,6 +83,10 @@ def model_to_bytes(model):
         path = os.path.join(folder, _MODEL_NAME)
         model.save(path)
         with zipfile.ZipFile(path) as archive:
+            config = archive.read("config.json")
+            if backend_neutral_config(config) is config:
+                with open(path, "rb") as file:
+                    return file.read()
             entries = [(info, archive.read(info)) for info in archive.infolist()]
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
@@ -95,7 +99,7 @@ def model_to_bytes(model):
 
 def backend_neutral_config(data):
     """A ``.keras`` file's ``config.json`` (bytes), with the optimizer named
-    by its public class.
+    by its public class: ``data`` itself when it needs no change.
 
     On PyTorch, Keras's optimizers are instances of backend classes
     (``keras.src.backend.torch.optimizers.torch_sgd.SGD``), which Keras

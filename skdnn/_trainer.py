@@ -68,11 +68,11 @@ def check_backend():
 
     backend = keras.config.backend()
     if backend not in ENGINES:
-        *others, last = sorted(ENGINES)
-        settings = [f"KERAS_BACKEND={name}" for name in (*others, last)]
+        names = sorted(ENGINES)
+        settings = [f"KERAS_BACKEND={name}" for name in names]
         raise RuntimeError(
-            f"skdnn trains with Keras's {', '.join(others)} or {last} backend, but the "
-            f"active backend is {backend!r}. Set the environment variable "
+            f"skdnn trains with Keras's {', '.join(names[:-1])} or {names[-1]} backend, but "
+            f"the active backend is {backend!r}. Set the environment variable "
             f"{', '.join(settings[:-1])} or {settings[-1]} before Python imports keras (or "
             f'"backend" in ~/.keras/keras.json); JAX comes with pip install "skdnn[jax]", '
             f'PyTorch with pip install "skdnn[torch]".'

@@ -24,8 +24,6 @@ from skdnn._optimizers import to_trainer_values, trainer_optimizer
 from skdnn._trainer import ENGINES, pooled_keys
 
 BACKEND = keras.config.backend()
-# The backend's Python module, for checking what is installed and imported.
-MODULES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 
 
 def _installed(module):
@@ -34,8 +32,9 @@ def _installed(module):
     return importlib.util.find_spec(module) is not None
 
 
-# The other supported backends that can run here, each in its own process.
-OTHER_BACKENDS = [name for name in sorted(ENGINES) if name != BACKEND and _installed(MODULES[name])]
+# The other supported backends that can run here, each in its own process
+# (each backend's name is its Python module's).
+OTHER_BACKENDS = [name for name in sorted(ENGINES) if name != BACKEND and _installed(name)]
 other_backends = pytest.mark.parametrize(
     "other",
     OTHER_BACKENDS
@@ -279,9 +278,7 @@ def test_training_does_not_import_tensorflow():
 
 
 @pytest.mark.skipif(not _installed("torch"), reason="PyTorch is not installed")
-@pytest.mark.parametrize(
-    "backend", [name for name in ("tensorflow", "jax") if _installed(MODULES[name])]
-)
+@pytest.mark.parametrize("backend", [name for name in ("tensorflow", "jax") if _installed(name)])
 def test_training_on_another_backend_does_not_import_torch(backend):
     # Installing PyTorch beside TensorFlow and JAX costs their processes nothing.
     assert "torch" not in run_python(FIT_AND_PRINT, backend=backend).splitlines()[1]
