@@ -29,6 +29,15 @@ run); ``skdnn torch`` (``KERAS_BACKEND=torch``, only when asked for with
 ``--backends``: issue 10 sets no goals for it). Every child gets
 ``TF_CPP_MIN_LOG_LEVEL=3``.
 
+The floors, ``Keras TF floor`` and ``Keras JAX floor`` (``floor-tensorflow``,
+``floor-jax``, ``floor-torch`` in ``--backends``), run skdnn's script of the
+task with its fit and score replaced by ``import keras`` and one Keras
+operation (which starts the backend's runtime): what any estimator built on
+Keras pays before it trains anything, on that backend. The goals' lines give
+each goal's floor beside it; a goal below its floor cannot be met by any
+Keras estimator on this machine, and the difference between the two is
+all the time a goal leaves for building, compiling and training.
+
 For each task, every contender first runs once untimed: that warms the
 operating system's file cache for every contender alike, fills the JAX cache
 of ``skdnn JAX+cache`` (so its timed runs find a warm cache, as a user's
@@ -39,7 +48,8 @@ order (forwards, then backwards), so that load on the machine hits all of
 them alike; the tables give medians.
 
 Run: ``python benchmarks/bench_process.py [--quick] [--tasks small,large]
-[--backends tensorflow,jax,jax-cache,torch] [--repeats 3] [--show-scripts]
+[--backends tensorflow,jax,jax-cache,torch,floor-tensorflow,floor-jax]
+[--repeats 3] [--show-scripts]
 [--skdnn-from DIR]``.
 """
 
@@ -156,13 +166,17 @@ def tasks(quick):
 
 
 def script(task, estimator):
-    """The user's script of ``task`` with ``estimator`` ("skdnn" or "mlp"), as text.
+    """The user's script of ``task`` with ``estimator`` ("skdnn", "mlp" or
+    "floor"), as text.
 
     Besides its work, the script notes ``time.perf_counter()`` between its
     phases and prints them as its last line, in JSON, with the score and the
-    epochs the (best) estimator ran.
+    epochs the (best) estimator ran. The floor is skdnn's script whose fit
+    imports Keras and runs one operation instead, and whose score is NaN.
     """
-    if estimator == "skdnn":
+    fit = "model.fit(X, y)"
+    score = "model.score(X, y)"
+    if estimator in ("skdnn", "floor"):
         imports = "from skdnn import DNNClassifier"
         # Every epoch runs: no tolerance, and a patience beyond the epochs.
         construct = (
@@ -180,8 +194,15 @@ def script(task, estimator):
         epochs = "model.n_iter_"
     else:
         imports += "\nfrom sklearn.model_selection import GridSearchCV"
-        model = f"model = GridSearchCV({construct}, {task.grid[estimator]!r}, cv=3)"
+        grid = task.grid["mlp" if estimator == "mlp" else "skdnn"]
+        model = f"model = GridSearchCV({construct}, {grid!r}, cv=3)"
         epochs = "model.best_estimator_.n_iter_"
+    if estimator == "floor":
+        # What the first fit of any Keras estimator pays: the import, and the
+        # backend's runtime started by a first operation.
+        fit = "import keras\n    keras.ops.convert_to_numpy(keras.ops.sum(X[:1]))"
+        score = 'float("nan")'
+        epochs = str(task.epochs)
     body = """\
         import json
         import time
@@ -197,9 +218,9 @@ def script(task, estimator):
         {model}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # MLP's ConvergenceWarning: fixed epochs on purpose
-            model.fit(X, y)
+            {fit}
         fitted = time.perf_counter()
-        score = model.score(X, y)
+        score = {score}
         done = time.perf_counter()
         print(json.dumps({{
             "import": imported - started, "data": loaded - imported,
@@ -214,6 +235,8 @@ def script(task, estimator):
             imports=imports,
             data=task.data,
             model=model,
+            fit=fit,
+            score=score,
             epochs=epochs,
         )
         .replace("\n\n\n", "\n\n")
@@ -232,7 +255,8 @@ class Contender:
 
 def contenders(backends, cache_dir):
     """MLP, then skdnn on each backend asked for (``tensorflow``, ``jax``,
-    ``jax-cache``, ``torch``)."""
+    ``jax-cache``, ``torch``) and the floors asked for (``floor-tensorflow``,
+    ``floor-jax``, ``floor-torch``)."""
     no_cache = dict.fromkeys(common.jax_cache_environment(cache_dir), None)
     known = {
         "tensorflow": Contender(
@@ -247,6 +271,13 @@ def contenders(backends, cache_dir):
         ),
         "torch": Contender("torch", "skdnn torch", "skdnn", {"KERAS_BACKEND": "torch"}),
     }
+    for backend, label in (("tensorflow", "TF"), ("jax", "JAX"), ("torch", "torch")):
+        known[f"floor-{backend}"] = Contender(
+            f"floor-{backend}",
+            f"Keras {label} floor",
+            "floor",
+            {"KERAS_BACKEND": backend, **no_cache},
+        )
     return [Contender("mlp", "MLP", "mlp", {})] + [known[name] for name in backends]
 
 
@@ -269,7 +300,7 @@ class Outcome:
 def run_task(task, columns, repeats, workdir, skdnn_root=None):
     """Warm-up round, then ``repeats`` alternating rounds; return ``{key: Outcome}``."""
     paths = {}
-    for estimator in ("mlp", "skdnn"):
+    for estimator in ("mlp", "skdnn", "floor"):
         paths[estimator] = Path(workdir) / f"{task.name}_{estimator}.py"
         paths[estimator].write_text(script(task, estimator))
     outcomes = {c.key: Outcome() for c in columns}
@@ -401,7 +432,22 @@ def print_goals(results, columns):
                 print(f"  [n/a ] {label}: {shorten(outcome.error or 'MLP failed')}")
                 continue
             ratio = outcome.median() / mlp
-            common.print_goal(label, ratio <= limit, f"{ratio:.2f}x")
+            detail = f"{ratio:.2f}x"
+            floor = outcomes.get(floor_key(key))
+            if floor is not None and floor.runs:
+                floor_ratio = floor.median() / mlp
+                room = limit * mlp - floor.median()
+                detail += (
+                    f" (Keras floor {floor_ratio:.2f}x: the goal leaves "
+                    + (f"{common.format_seconds(room)}" if room > 0 else "no time")
+                    + " to build, compile and train)"
+                )
+            common.print_goal(label, ratio <= limit, detail)
+
+
+def floor_key(key):
+    """The floor contender of the skdnn contender ``key``."""
+    return "floor-" + key.removesuffix("-cache")
 
 
 def main(argv=None):
@@ -413,9 +459,10 @@ def main(argv=None):
     )
     parser.add_argument(
         "--backends",
-        default="tensorflow,jax,jax-cache",
-        help="comma-separated skdnn contenders among tensorflow, jax, jax-cache, torch "
-        "(default: tensorflow,jax,jax-cache)",
+        default="tensorflow,jax,jax-cache,floor-tensorflow,floor-jax",
+        help="comma-separated contenders among tensorflow, jax, jax-cache, torch (skdnn) "
+        "and floor-tensorflow, floor-jax, floor-torch (Keras's import alone) "
+        "(default: tensorflow,jax,jax-cache,floor-tensorflow,floor-jax)",
     )
     parser.add_argument(
         "--repeats", type=int, default=None, help="timed rounds (default 3; 1 with --quick)"
@@ -434,13 +481,21 @@ def main(argv=None):
     all_tasks = {task.name: task for task in tasks(args.quick)}
     chosen = [all_tasks[name] for name in args.tasks.split(",") if name]
     backends = [name for name in args.backends.split(",") if name]
-    unknown = set(backends) - {"tensorflow", "jax", "jax-cache", "torch"}
+    unknown = set(backends) - {
+        "tensorflow",
+        "jax",
+        "jax-cache",
+        "torch",
+        "floor-tensorflow",
+        "floor-jax",
+        "floor-torch",
+    }
     if unknown:
         parser.error(f"unknown backends: {sorted(unknown)}")
 
     if args.show_scripts:
         for task in chosen:
-            for estimator in ("mlp", "skdnn"):
+            for estimator in ("mlp", "skdnn", "floor"):
                 print(f"# ---- {task.name}, {estimator} ----")
                 print(script(task, estimator))
         return 0
