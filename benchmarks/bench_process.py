@@ -243,6 +243,18 @@ def script(task, estimator):
     )
 
 
+# The backends a floor can run on, with their labels.
+FLOOR_BACKENDS = {"tensorflow": "TF", "jax": "JAX", "torch": "torch"}
+# Every contender --backends can name (MLP always runs).
+CONTENDER_KEYS = (
+    "tensorflow",
+    "jax",
+    "jax-cache",
+    "torch",
+    *(f"floor-{b}" for b in FLOOR_BACKENDS),
+)
+
+
 @dataclass
 class Contender:
     """One column: which estimator runs, under which environment variables."""
@@ -271,7 +283,7 @@ def contenders(backends, cache_dir):
         ),
         "torch": Contender("torch", "skdnn torch", "skdnn", {"KERAS_BACKEND": "torch"}),
     }
-    for backend, label in (("tensorflow", "TF"), ("jax", "JAX"), ("torch", "torch")):
+    for backend, label in FLOOR_BACKENDS.items():
         known[f"floor-{backend}"] = Contender(
             f"floor-{backend}",
             f"Keras {label} floor",
@@ -481,15 +493,7 @@ def main(argv=None):
     all_tasks = {task.name: task for task in tasks(args.quick)}
     chosen = [all_tasks[name] for name in args.tasks.split(",") if name]
     backends = [name for name in args.backends.split(",") if name]
-    unknown = set(backends) - {
-        "tensorflow",
-        "jax",
-        "jax-cache",
-        "torch",
-        "floor-tensorflow",
-        "floor-jax",
-        "floor-torch",
-    }
+    unknown = set(backends) - set(CONTENDER_KEYS)
     if unknown:
         parser.error(f"unknown backends: {sorted(unknown)}")
 

@@ -82,18 +82,18 @@ def model_to_bytes(model):
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, _MODEL_NAME)
         model.save(path)
-        with zipfile.ZipFile(path) as archive:
-            config = archive.read("config.json")
-            if backend_neutral_config(config) is config:
-                with open(path, "rb") as file:
-                    return file.read()
-            entries = [(info, archive.read(info)) for info in archive.infolist()]
+        with open(path, "rb") as file:
+            saved = file.read()
+    with zipfile.ZipFile(io.BytesIO(saved)) as archive:
+        config = archive.read("config.json")
+        neutral = backend_neutral_config(config)
+        if neutral is config:
+            return saved
+        entries = [(info, archive.read(info)) for info in archive.infolist()]
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         for info, data in entries:
-            if info.filename == "config.json":
-                data = backend_neutral_config(data)
-            archive.writestr(info, data)
+            archive.writestr(info, neutral if info.filename == "config.json" else data)
     return buffer.getvalue()
 
 
