@@ -101,10 +101,11 @@ def to_trainer_values(trainer_optimizer, values, optimizer):
     if not loaded_hyperparameters(optimizer):
         return list(values)
     config = optimizer.get_config()
-    n_weights = len(trainer_optimizer.momentums)
-    head, momentums = list(values[:2]), list(values[2:])
+    n_head = _n_head_variables(trainer_optimizer)
+    head, momentums = list(values[:n_head]), list(values[n_head:])
     if not momentums:  # Keras's SGD keeps no momentum buffers at momentum 0
         momentums = [np.zeros(v.shape, v.dtype) for v in trainer_optimizer.momentums]
+    n_weights = len(trainer_optimizer.momentums)
     if len(momentums) != n_weights:
         raise ValueError(f"Expected {n_weights} momentum buffers to load, got {len(momentums)}.")
     return [*head, *momentums, float(config["momentum"]), float(config["nesterov"])]
@@ -114,5 +115,12 @@ def from_trainer_values(trainer_optimizer, values, optimizer):
     """The inverse of :func:`to_trainer_values`: ``optimizer``'s variable values."""
     if not loaded_hyperparameters(optimizer):
         return list(values)
-    n_kept = 2 + (len(trainer_optimizer.momentums) if optimizer.get_config()["momentum"] else 0)
-    return list(values[:n_kept])
+    n_buffers = len(trainer_optimizer.momentums) if optimizer.get_config()["momentum"] else 0
+    return list(values[: _n_head_variables(trainer_optimizer) + n_buffers])
+
+
+def _n_head_variables(trainer_optimizer):
+    """How many variables Keras's base optimizer makes before SGD's momentum
+    buffers: the step count, then the learning rate unless it is a schedule
+    (computed from the step count), then any of Keras's optional ones."""
+    return len(trainer_optimizer.variables) - len(trainer_optimizer.momentums) - 2

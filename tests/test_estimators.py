@@ -128,6 +128,56 @@ def test_learning_rate_schedule(Estimator, data_for):
     assert float(est.model_.optimizer.learning_rate) < 0.01 * 0.5**3
 
 
+@pytest.mark.parametrize(
+    "optimizer, momentum",
+    [
+        ("sgd", 0.9),
+        ("sgd", 0.0),
+        ("adam", 0.9),
+        ("rmsprop", 0.5),
+        ("adamw", 0.9),
+        ("adagrad", 0.9),
+        ("adadelta", 0.9),
+        ("adamax", 0.9),
+        ("nadam", 0.9),
+        ("lion", 0.9),
+        ("sgd instance", 0.9),
+    ],
+)
+@pytest.mark.parametrize("schedule_name", ["ExponentialDecay", "PiecewiseConstantDecay"])
+def test_every_optimizer_follows_a_schedule(optimizer, momentum, schedule_name, data_for):
+    # A fresh fit, a warm start and partial_fit each continue the schedule
+    # from the optimizer's step count.
+    import keras
+
+    X, y = data_for(DNNClassifier)
+    schedules = keras.optimizers.schedules
+    schedule = {
+        "ExponentialDecay": lambda: schedules.ExponentialDecay(0.05, decay_steps=2, decay_rate=0.8),
+        "PiecewiseConstantDecay": lambda: schedules.PiecewiseConstantDecay(
+            [3, 6], [0.05, 0.02, 0.01]
+        ),
+    }[schedule_name]()
+    if optimizer == "sgd instance":
+        optimizer = keras.optimizers.SGD(learning_rate=schedule, momentum=momentum)
+    params = dict(FAST, hidden_layer_sizes=(4,), epochs=2, n_iter_no_change=None, batch_size=40)
+    params.update(optimizer=optimizer, learning_rate=schedule, momentum=momentum, warm_start=True)
+    est = DNNClassifier(**params)
+    steps_per_epoch = -(-len(X) // 40)
+    for fit, steps in [
+        (lambda: est.fit(X, y), 2 * steps_per_epoch),
+        (lambda: est.fit(X, y), 4 * steps_per_epoch),
+        (lambda: est.partial_fit(X, y), 5 * steps_per_epoch),
+    ]:
+        fit()
+        fitted = est.model_.optimizer
+        assert int(fitted.iterations.numpy()) == steps
+        assert float(fitted.learning_rate) == pytest.approx(float(schedule(steps)), rel=1e-5)
+        assert np.all(np.isfinite(est.loss_curve_))
+    if "sgd" in str(optimizer).lower():
+        assert fitted.momentum == momentum
+
+
 # ----------------------------------------------------------------------------
 # Stopping rules
 # ----------------------------------------------------------------------------
