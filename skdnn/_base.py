@@ -499,7 +499,9 @@ default=None
         if warm:
             self._check_warm_start(architecture, y)
         else:
-            encoder = clone(encoder).fit(y, sample_weight=sample_weight, classes=classes)
+            encoder = clone(encoder).fit(
+                y, sample_weight=sample_weight, classes=classes, loss=self.loss
+            )
         loss, loss_on_predictions, one_hot_loss, compile_loss = encoder.loss(self.loss)
         metrics = encoder.metrics(self.metrics)
         callbacks = copy_callbacks(self.callbacks)

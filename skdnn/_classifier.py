@@ -192,7 +192,8 @@ class DNNClassifier(ClassifierMixin, BaseDNN):
         -------
         y : ndarray of shape (n_samples,) or (n_samples, n_labels)
             Predicted labels, of the same type as the labels in ``fit``; a 0/1
-            indicator matrix for multilabel targets.
+            indicator matrix for multilabel targets, and one-hot rows for
+            one-hot targets (a categorical cross-entropy ``loss``).
         """
         output = self._raw_predict(X)
         return self._target_encoder.inverse_transform(output)

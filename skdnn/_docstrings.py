@@ -132,7 +132,10 @@ keras.optimizers.schedules.LearningRateSchedule, default=1e-3
         receives the predicted probabilities (the logits with
         ``from_logits=True``) and the encoded targets: class indices, one-hot
         rows for ``CategoricalCrossentropy``, or 0/1 indicators, as it would
-        in Keras.
+        in Keras. With a categorical cross-entropy (the name or the class),
+        ``y`` given as one-hot rows (``keras.utils.to_categorical``) is a
+        multiclass target whose classes are the columns, and ``predict``
+        returns one-hot rows.
 
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes, multiplied into ``sample_weight``; see

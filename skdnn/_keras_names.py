@@ -169,6 +169,14 @@ def cross_entropy(target_type):
     return getattr(keras.losses, class_name)(from_logits=True), name
 
 
+def takes_one_hot_targets(loss):
+    """Whether a classifier's ``loss`` is a categorical cross-entropy, which
+    Keras computes on one-hot targets."""
+    if isinstance(loss, str):
+        return loss == "categorical_crossentropy"
+    return _CROSS_ENTROPY_CLASSES.get(type(loss).__name__, (None, False))[1]
+
+
 def classification_loss(loss, target_type):
     """Resolve a classifier's ``loss`` for targets of ``target_type``.
 

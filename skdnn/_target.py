@@ -23,6 +23,7 @@ from ._keras_names import (
     classification_loss,
     make_metrics,
     regression_loss,
+    takes_one_hot_targets,
 )
 
 
@@ -36,7 +37,10 @@ class ClassLabelEncoder(TransformerMixin, BaseEstimator):
 
     Binary targets get one sigmoid output, multiclass targets one softmax
     output per class (sparse integer targets), and multilabel indicator
-    matrices one sigmoid output per label.
+    matrices one sigmoid output per label. One-hot rows (Keras's
+    ``to_categorical``) with a categorical cross-entropy loss are a
+    multiclass target, as in Keras: the classes are the columns, and
+    predictions are one-hot rows again.
 
     Attributes
     ----------
@@ -46,6 +50,8 @@ class ClassLabelEncoder(TransformerMixin, BaseEstimator):
         The kind of target seen in ``fit``.
     n_outputs_ : int
         Number of network outputs.
+    one_hot_ : bool
+        Whether the targets are one-hot rows of a multiclass target.
     """
 
     output_activation = None  # the output layer is linear: it gives logits
@@ -57,7 +63,7 @@ class ClassLabelEncoder(TransformerMixin, BaseEstimator):
             y = column_or_1d(y, warn=True)
         return y
 
-    def fit(self, y, sample_weight=None, classes=None):
+    def fit(self, y, sample_weight=None, classes=None, loss="auto"):
         """Learn the classes from ``y``, or take them from ``classes``.
 
         Parameters
@@ -66,6 +72,9 @@ class ClassLabelEncoder(TransformerMixin, BaseEstimator):
         sample_weight : ignored
         classes : array-like of shape (n_classes,), default=None
             Every class the targets may hold (``partial_fit``'s first call).
+        loss : str or keras.losses.Loss, default="auto"
+            The estimator's loss: with a categorical cross-entropy, an
+            indicator matrix of one-hot rows is a multiclass target.
 
         Returns
         -------
@@ -73,13 +82,18 @@ class ClassLabelEncoder(TransformerMixin, BaseEstimator):
         """
         check_classification_targets(y)
         target_type = type_of_target(y, input_name="y")
+        self.one_hot_ = False
         if target_type == "multilabel-indicator":
             labels = np.arange(y.shape[1])
             if classes is not None and not np.array_equal(np.unique(classes), labels):
                 raise ValueError(
-                    f"For multilabel targets, classes must be arange(n_labels) = "
-                    f"{labels.tolist()}; got {list(classes)}."
+                    f"For {'one-hot' if takes_one_hot_targets(loss) else 'multilabel'} "
+                    f"targets, classes must be arange(n_columns) = {labels.tolist()}; got "
+                    f"{list(classes)}."
                 )
+            if takes_one_hot_targets(loss):
+                _check_one_hot(y, loss)
+                target_type, self.one_hot_ = "multiclass", True
             self.target_type_, self.classes_, self.n_outputs_ = target_type, labels, y.shape[1]
             return self
         if target_type not in ("binary", "multiclass"):
@@ -104,12 +118,15 @@ class ClassLabelEncoder(TransformerMixin, BaseEstimator):
 
     def check_compatible(self, y):
         """Raise a clear error unless training can continue on ``y``."""
-        if self.target_type_ == "multilabel-indicator":
+        if self.target_type_ == "multilabel-indicator" or self.one_hot_:
             if np.ndim(y) != 2 or np.shape(y)[1] != self.n_outputs_:
+                kind = "one-hot rows of" if self.one_hot_ else "an indicator matrix of"
                 raise ValueError(
-                    f"y must be an indicator matrix of {self.n_outputs_} labels, as in the "
-                    f"first fit; got shape {np.shape(y)}."
+                    f"y must be {kind} {self.n_outputs_} labels, as in the first fit; got "
+                    f"shape {np.shape(y)}."
                 )
+            if self.one_hot_:
+                _check_one_hot(y, "categorical_crossentropy")
             return
         if np.ndim(y) != 1:
             raise ValueError(
@@ -163,13 +180,15 @@ class ClassLabelEncoder(TransformerMixin, BaseEstimator):
 
     def stratify(self, y):
         """Labels to stratify a validation split by (None for multilabel)."""
+        if self.one_hot_:
+            return self.transform(y)
         return None if np.ndim(y) == 2 else y
 
     def sample_weight(self, y, sample_weight, class_weight):
         """``sample_weight`` times the weights of ``class_weight``."""
         if class_weight is None:
             return sample_weight
-        weights = compute_sample_weight(class_weight, y)
+        weights = compute_sample_weight(class_weight, self.transform(y) if self.one_hot_ else y)
         return (sample_weight * weights).astype(np.float32)
 
     def score(self, y, output, sample_weight=None):
@@ -179,6 +198,8 @@ class ClassLabelEncoder(TransformerMixin, BaseEstimator):
     # Encoding ----------------------------------------------------------------
     def transform(self, y):
         """Return the network targets: class indices or 0/1 floats."""
+        if self.one_hot_:
+            return np.asarray(y).argmax(axis=1).astype(np.int32)
         if self.target_type_ == "multilabel-indicator":
             return np.asarray(y, dtype=np.float32)
         label_encoder = LabelEncoder()
@@ -197,6 +218,8 @@ class ClassLabelEncoder(TransformerMixin, BaseEstimator):
             indices = (logits.ravel() > 0).astype(int)
         else:
             indices = logits.argmax(axis=1)
+        if self.one_hot_:
+            return np.eye(self.n_outputs_, dtype=int)[indices]
         return self.classes_[indices]
 
     def proba_from_logits(self, logits):
@@ -229,6 +252,7 @@ class ClassLabelEncoder(TransformerMixin, BaseEstimator):
             "target_type": self.target_type_,
             "classes": self.classes_,
             "n_outputs": int(self.n_outputs_),
+            "one_hot": bool(self.one_hot_),
         }
 
     def set_state(self, state):
@@ -236,7 +260,22 @@ class ClassLabelEncoder(TransformerMixin, BaseEstimator):
         self.target_type_ = str(state["target_type"])
         self.classes_ = np.asarray(state["classes"])
         self.n_outputs_ = int(state["n_outputs"])
+        self.one_hot_ = bool(state.get("one_hot", False))  # files before one-hot targets
         return self
+
+
+def _check_one_hot(y, loss):
+    """Raise unless every row of the indicator matrix ``y`` holds exactly one 1."""
+    n_ones = np.asarray(y).sum(axis=1)
+    bad = np.flatnonzero(n_ones != 1)
+    if len(bad):
+        name = loss if isinstance(loss, str) else f"{type(loss).__name__}()"
+        raise ValueError(
+            f"loss={name!r} takes one-hot rows (exactly one 1 per row, as "
+            f"keras.utils.to_categorical makes), but row {bad[0]} of y holds "
+            f"{int(n_ones[bad[0]])} ones ({len(bad)} such rows). Rows with several labels "
+            f"are a multilabel target: use loss='binary_crossentropy' or loss='auto'."
+        )
 
 
 class TargetStandardizer(TransformerMixin, BaseEstimator):
@@ -271,7 +310,7 @@ class TargetStandardizer(TransformerMixin, BaseEstimator):
         """Return ``y`` unchanged: any float array is a regression target."""
         return y
 
-    def fit(self, y, sample_weight=None, classes=None):
+    def fit(self, y, sample_weight=None, classes=None, loss=None):
         """Learn the (weighted) mean and spread of each target column.
 
         Parameters
@@ -279,6 +318,7 @@ class TargetStandardizer(TransformerMixin, BaseEstimator):
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
         sample_weight : array-like of shape (n_samples,), default=None
         classes : ignored
+        loss : ignored
 
         Returns
         -------

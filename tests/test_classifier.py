@@ -1,5 +1,7 @@
 """DNNClassifier's targets: label types, binary, multiclass, multilabel, weights."""
 
+import pickle
+
 import numpy as np
 import pytest
 from conftest import FAST
@@ -57,6 +59,50 @@ def test_multilabel():
     assert proba.shape == Y.shape
     np.testing.assert_array_equal(predicted, (proba > 0.5).astype(int))
     assert (predicted == Y).mean() > 0.7
+
+
+@pytest.mark.parametrize("loss_name", ["categorical_crossentropy", "CategoricalCrossentropy"])
+def test_one_hot_rows_with_a_categorical_loss_are_multiclass(loss_name, classification_data):
+    # As in Keras: to_categorical(y) with a categorical cross-entropy.
+    import keras
+
+    X, y = classification_data
+    loss = loss_name if loss_name.islower() else keras.losses.CategoricalCrossentropy()
+    Y = keras.utils.to_categorical(y)
+    params = {**FAST, "epochs": 30, "learning_rate": 0.05}
+    clf = DNNClassifier(loss=loss, **params).fit(X, Y)
+    labels = DNNClassifier(**params).fit(X, y)
+    assert clf.n_outputs_ == 3
+    np.testing.assert_array_equal(clf.classes_, [0, 1, 2])
+    proba = clf.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)  # one softmax
+    # The same network as from the labels: the same cross-entropy.
+    np.testing.assert_allclose(clf.loss_curve_, labels.loss_curve_, rtol=1e-3)
+    predicted = clf.predict(X)
+    assert predicted.shape == Y.shape
+    np.testing.assert_array_equal(predicted.sum(axis=1), 1)
+    np.testing.assert_array_equal(predicted.argmax(axis=1), labels.predict(X))
+    assert clf.score(X, Y) == labels.score(X, y) > 0.7
+    # Early stopping stratifies by class; partial_fit and warm starts go on.
+    DNNClassifier(loss=loss, early_stopping=True, **params).fit(X, Y)
+    clf.set_params(warm_start=True).fit(X, Y)
+    clf.partial_fit(X, Y)
+    with pytest.raises(ValueError, match="one-hot rows of 3 labels"):
+        clf.partial_fit(X, Y[:, :2])
+    restored = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(restored.predict(X), clf.predict(X))
+
+
+def test_several_labels_per_row_stay_multilabel(classification_data):
+    X, _ = classification_data
+    Y = np.zeros((len(X), 3), dtype=int)
+    Y[:, 0] = 1
+    Y[::2, 1] = 1
+    multilabel = DNNClassifier(loss="binary_crossentropy", **FAST).fit(X, Y)
+    assert multilabel.predict_proba(X).shape == (len(X), 3)
+    assert multilabel._target_encoder.target_type_ == "multilabel-indicator"
+    with pytest.raises(ValueError, match="row 0 of y holds 2 ones.*binary_crossentropy"):
+        DNNClassifier(loss="categorical_crossentropy", **FAST).fit(X, Y)
 
 
 def test_one_class_and_continuous_targets_are_rejected(classification_data):
