@@ -18,6 +18,7 @@ from ._docstrings import fill_doc
 from ._network import build_body_network
 from ._persistence import register_estimator
 from ._regressor import DNNRegressor
+from ._warnings import warn_once
 
 # model__<name>=value is routed to the model function's argument <name>.
 ROUTE_PREFIX = "model__"
@@ -75,6 +76,57 @@ def _arguments(function, routed, input_shape):
             f"{ROUTE_PREFIX}<name>=value."
         ) from None
     return arguments
+
+
+def _output_layer_in(body, n_outputs):
+    """The body's last layer and why it looks like an output layer, or None.
+
+    An output layer ends in a softmax or sigmoid, or has as many units as the
+    network has outputs (classes or targets): skdnn adds its own output layer
+    after the body, so such a layer would squeeze every prediction through a
+    bottleneck of probabilities.
+    """
+    import keras
+
+    layers = [layer for layer in body.layers if not isinstance(layer, keras.layers.InputLayer)]
+    if not layers:
+        return None
+    last = layers[-1]
+    activation = getattr(getattr(last, "activation", None), "__name__", None)
+    if isinstance(last, keras.layers.Softmax):
+        activation = "softmax"
+    if activation in ("softmax", "sigmoid"):
+        return last, f"a {activation} activation"
+    if isinstance(last, keras.layers.Dense) and last.units == n_outputs:
+        return last, f"{n_outputs} unit(s), as many as the network's outputs"
+    return None
+
+
+def _check_body(body, n_outputs, estimator_name):
+    """Warn when the user's body keeps its own output layer or compilation."""
+    found = _output_layer_in(body, n_outputs)
+    if found is not None:
+        layer, reason = found
+        warn_once(
+            f"The model's last layer {layer.name!r} ({type(layer).__name__} with {reason}) "
+            f"looks like an output layer. {estimator_name} adds the output layer, "
+            f"activation and loss the target needs after the model, so this layer becomes "
+            f"a hidden layer and training gets worse. Remove it: the model should end with "
+            f"its last hidden layer (see the user guide, 'Common mistakes').",
+            UserWarning,
+            stacklevel=7,
+        )
+    if getattr(body, "optimizer", None) is not None or getattr(body, "compiled", False):
+        optimizer = type(body.optimizer).__name__ if body.optimizer is not None else None
+        warn_once(
+            f"The model is compiled (optimizer {optimizer}, loss {body.loss!r}), but "
+            f"{estimator_name} trains it with its own parameters, so its compile() "
+            f"settings are not used. Set them on the estimator instead (optimizer=, "
+            f"learning_rate=, loss=, metrics=) and leave compile() out of the model "
+            f"function.",
+            UserWarning,
+            stacklevel=7,
+        )
 
 
 class KerasNetworkMixin:
@@ -190,8 +242,10 @@ class KerasNetworkMixin:
 
     def _build_network(self, architecture, encoder, seed):
         input_shape = architecture["input_shape"]
+        body = self._body(input_shape)
+        _check_body(body, encoder.n_outputs_, type(self).__name__)
         return build_body_network(
-            self._body(input_shape),
+            body,
             input_shape,
             encoder.n_outputs_,
             output_activation=encoder.output_activation,

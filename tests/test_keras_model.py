@@ -381,3 +381,50 @@ def test_layer_regularization_losses_are_trained(tabular):
         for est in (plain, regularized)
     ]
     assert np.sum(np.square(kernels[1])) < np.sum(np.square(kernels[0]))
+
+
+def _body_ending_with(*layers, compiled=False):
+    def build(input_shape):
+        import keras
+
+        model = keras.Sequential(
+            [keras.Input(input_shape), keras.layers.Dense(8, activation="relu"), *layers]
+        )
+        if compiled:
+            model.compile(optimizer="sgd", loss="categorical_crossentropy")
+        return model
+
+    return build
+
+
+@pytest.mark.parametrize(
+    "last, match",
+    [
+        (lambda k: k.layers.Dense(3, activation="softmax", name="probs"), "'probs' .*softmax"),
+        (lambda k: k.layers.Dense(6, activation="sigmoid", name="out"), "'out' .*sigmoid"),
+        (lambda k: k.layers.Dense(3, name="logits"), r"'logits' \(Dense with 3 unit"),
+        (lambda k: k.layers.Softmax(name="sm"), "'sm' .*softmax"),
+    ],
+)
+def test_a_body_with_its_own_output_layer_is_warned_about(last, match, tabular):
+    import keras
+
+    X, _, _ = tabular
+    y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0)  # 3 classes
+    with pytest.warns(UserWarning, match=f"last layer {match}.*looks like an output layer"):
+        KerasClassifier(model=_body_ending_with(last(keras)), **SMALL).fit(X, y)
+
+
+def test_a_compiled_body_is_warned_about_and_an_ordinary_one_is_not(tabular):
+    X, y, values = tabular
+    with pytest.warns(UserWarning, match="compiled \\(optimizer SGD.*not used"):
+        KerasClassifier(model=_body_ending_with(compiled=True), **SMALL).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        KerasClassifier(model=_body_ending_with(), **SMALL).fit(X, y)
+        KerasRegressor(model=dense_body, **SMALL).fit(X, values)
+    import keras
+
+    with pytest.warns(UserWarning, match=r"\(Dense with 1 unit"):
+        KerasRegressor(model=_body_ending_with(keras.layers.Dense(1)), **SMALL).fit(X, values)
