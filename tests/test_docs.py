@@ -6,8 +6,10 @@ import pathlib
 import re
 import subprocess
 import sys
+import warnings
 
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 
 import skdnn
 
@@ -40,6 +42,32 @@ def test_public_methods_have_numpydoc_docstrings(cls):
     for param in inspect.signature(cls).parameters.values():
         stars = "**" if param.kind is param.VAR_KEYWORD else ""
         assert f"\n    {stars}{param.name} : " in cls.__doc__, param.name
+
+
+def _readme_block(heading):
+    """The first ```python block of README.md after the line ``heading``."""
+    text = (ROOT / "README.md").read_text()
+    assert heading in text, f"README.md has no heading {heading!r}"
+    section = text[text.index(heading) :]
+    match = re.search(r"^```python\n(.*?)^```$", section, re.DOTALL | re.MULTILINE)
+    assert match, f"no python block under {heading!r} in README.md"
+    return match.group(1)
+
+
+@pytest.mark.slow
+@pytest.mark.quality
+def test_readme_cnn_search_reaches_a_sensible_accuracy(tmp_path, monkeypatch, capsys):
+    # The README's KerasClassifier snippet, run as written: its grid search
+    # on the digits images must show what a small CNN does there.
+    monkeypatch.chdir(tmp_path)
+    code = _readme_block("### Your own network")
+    namespace = {"__name__": "__readme__"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        exec(compile(code, "README.md", "exec"), namespace)
+    search = namespace["search"]
+    assert search.best_score_ >= 0.9, search.cv_results_["mean_test_score"]
+    assert f"accuracy {search.best_score_:.3f}" in capsys.readouterr().out
 
 
 EXAMPLES = sorted(p.name for p in (ROOT / "examples").glob("*.py"))
