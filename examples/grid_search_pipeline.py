@@ -14,6 +14,7 @@ candidate trains 30 epochs instead of 100.
 """
 
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -34,6 +35,33 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 from skdnn import DNNClassifier  # noqa: E402
 
 
+def show_figures():
+    """Show the open figures or, with no display to show them on, save each as a PNG.
+
+    The files go to ``output/`` beside this script, named by the figures' labels.
+    The figures stay open: sphinx-gallery captures them when the script ends.
+    """
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    # Backends that draw only to files: Agg where there is no display (or with
+    # MPLBACKEND=Agg), and the one sphinx-gallery uses to capture the figures.
+    file_backends = {"agg", "cairo", "pdf", "pgf", "ps", "svg", "template"}
+    if matplotlib.get_backend().lower() not in file_backends:
+        plt.show()
+        return
+    # The script's folder from its path on the command line: sphinx-gallery,
+    # which runs it for the documentation, defines no __file__.
+    folder = os.path.join(os.path.dirname(os.path.abspath(sys.argv[0])), "output")
+    os.makedirs(folder, exist_ok=True)
+    for number in plt.get_fignums():
+        figure = plt.figure(number)
+        path = os.path.join(folder, f"{figure.get_label()}.png")
+        figure.savefig(path, dpi=100)
+        relative = os.path.relpath(path)  # the gallery's output shows no local folder
+        print(f"Saved figure: {path if relative.startswith('..') else relative}")
+
+
 def plot_scores(search):
     """Plot each candidate's cross-validated score against its learning rate."""
     try:
@@ -42,7 +70,7 @@ def plot_scores(search):
         print("matplotlib is not installed: no plot.")
         return
     results = pd.DataFrame(search.cv_results_)
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = plt.subplots(figsize=(7, 4), num="grid_search_scores")
     for (momentum, depth), runs in results.groupby(
         ["param_dnn__momentum", results["param_dnn__hidden_layer_sizes"].map(len)]
     ):
@@ -58,7 +86,7 @@ def plot_scores(search):
     ax.set_ylabel("mean cross-validated ROC AUC")
     ax.legend(fontsize="small")
     fig.tight_layout()
-    plt.show()
+    show_figures()
 
 
 def main():

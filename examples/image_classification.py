@@ -20,6 +20,7 @@ Run it with ``python examples/image_classification.py``.
 """
 
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -60,6 +61,33 @@ def load_images():
         return train_input, train_target, test_input, test_target, "digits (8x8)", 16.0
 
 
+def show_figures():
+    """Show the open figures or, with no display to show them on, save each as a PNG.
+
+    The files go to ``output/`` beside this script, named by the figures' labels.
+    The figures stay open: sphinx-gallery captures them when the script ends.
+    """
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    # Backends that draw only to files: Agg where there is no display (or with
+    # MPLBACKEND=Agg), and the one sphinx-gallery uses to capture the figures.
+    file_backends = {"agg", "cairo", "pdf", "pgf", "ps", "svg", "template"}
+    if matplotlib.get_backend().lower() not in file_backends:
+        plt.show()
+        return
+    # The script's folder from its path on the command line: sphinx-gallery,
+    # which runs it for the documentation, defines no __file__.
+    folder = os.path.join(os.path.dirname(os.path.abspath(sys.argv[0])), "output")
+    os.makedirs(folder, exist_ok=True)
+    for number in plt.get_fignums():
+        figure = plt.figure(number)
+        path = os.path.join(folder, f"{figure.get_label()}.png")
+        figure.savefig(path, dpi=100)
+        relative = os.path.relpath(path)  # the gallery's output shows no local folder
+        print(f"Saved figure: {path if relative.startswith('..') else relative}")
+
+
 def plot_curves(networks):
     """Draw the tutorial's "Epoch - Loss" and "Epoch - accuracy" plots of each network."""
     try:
@@ -67,7 +95,7 @@ def plot_curves(networks):
     except ImportError:
         print("matplotlib is not installed: no plot.")
         return
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), num="image_classification_curves")
     for ax, metric in zip(axes, ["loss", "accuracy"], strict=True):
         for label, model in networks.items():
             epochs = range(1, len(model.history_[metric]) + 1)
@@ -76,7 +104,7 @@ def plot_curves(networks):
         ax.set_ylabel(metric)
     axes[0].legend()
     fig.tight_layout()
-    plt.show()
+    show_figures()
 
 
 def main():

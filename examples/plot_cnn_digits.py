@@ -14,18 +14,15 @@ MNIST is loaded with ``keras.datasets.mnist`` when it can be downloaded (a
 subset of it, to stay quick); without a network the 8x8 digit images bundled
 with scikit-learn take its place.
 
-Run it with ``python examples/plot_cnn_digits.py [output folder]``; the PNG
-file goes to ``examples/output/`` by default. Needs matplotlib.
+Run it with ``python examples/plot_cnn_digits.py``. The figure is shown in a
+window, or, with no display (``MPLBACKEND=Agg``, no ``DISPLAY``), saved as a
+PNG file in ``examples/output/``. Needs matplotlib.
 """
 
 import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-import matplotlib  # noqa: E402
-
-matplotlib.use("Agg")  # write files; no window needed
 
 import warnings  # noqa: E402
 
@@ -80,8 +77,34 @@ def build_cnn(filters, input_shape):
     )
 
 
-def main(output_folder):
-    os.makedirs(output_folder, exist_ok=True)
+def show_figures():
+    """Show the open figures or, with no display to show them on, save each as a PNG.
+
+    The files go to ``output/`` beside this script, named by the figures' labels.
+    The figures stay open: sphinx-gallery captures them when the script ends.
+    """
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    # Backends that draw only to files: Agg where there is no display (or with
+    # MPLBACKEND=Agg), and the one sphinx-gallery uses to capture the figures.
+    file_backends = {"agg", "cairo", "pdf", "pgf", "ps", "svg", "template"}
+    if matplotlib.get_backend().lower() not in file_backends:
+        plt.show()
+        return
+    # The script's folder from its path on the command line: sphinx-gallery,
+    # which runs it for the documentation, defines no __file__.
+    folder = os.path.join(os.path.dirname(os.path.abspath(sys.argv[0])), "output")
+    os.makedirs(folder, exist_ok=True)
+    for number in plt.get_fignums():
+        figure = plt.figure(number)
+        path = os.path.join(folder, f"{figure.get_label()}.png")
+        figure.savefig(path, dpi=100)
+        relative = os.path.relpath(path)  # the gallery's output shows no local folder
+        print(f"Saved figure: {path if relative.startswith('..') else relative}")
+
+
+def main():
     X_train, X_test, y_train, y_test, name = load_images()
     print(f"{name}: train {X_train.shape}, test {X_test.shape}")
 
@@ -108,18 +131,13 @@ def main(output_folder):
     )
     best.summary()
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), num="cnn_digits_curves")
     for ax, metric in zip(axes, ["loss", "accuracy"], strict=True):
         TrainingCurveDisplay.from_estimator(best, metric=metric, ax=ax)
     fig.suptitle(f"Best CNN on {name}")
     fig.tight_layout()
-    path = os.path.join(output_folder, "cnn_digits_curves.png")
-    fig.savefig(path, dpi=100)
-    print(f"wrote {path}")
+    show_figures()
 
 
 if __name__ == "__main__":
-    # The script's own folder from its path on the command line: sphinx-gallery,
-    # which runs it for the documentation, defines no __file__.
-    here = os.path.dirname(os.path.abspath(sys.argv[0]))
-    main(sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "output"))
+    main()

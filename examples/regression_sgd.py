@@ -14,6 +14,7 @@ Run it with ``python examples/regression_sgd.py``.
 """
 
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -25,6 +26,33 @@ from sklearn.model_selection import train_test_split  # noqa: E402
 from skdnn import DNNRegressor  # noqa: E402
 
 
+def show_figures():
+    """Show the open figures or, with no display to show them on, save each as a PNG.
+
+    The files go to ``output/`` beside this script, named by the figures' labels.
+    The figures stay open: sphinx-gallery captures them when the script ends.
+    """
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    # Backends that draw only to files: Agg where there is no display (or with
+    # MPLBACKEND=Agg), and the one sphinx-gallery uses to capture the figures.
+    file_backends = {"agg", "cairo", "pdf", "pgf", "ps", "svg", "template"}
+    if matplotlib.get_backend().lower() not in file_backends:
+        plt.show()
+        return
+    # The script's folder from its path on the command line: sphinx-gallery,
+    # which runs it for the documentation, defines no __file__.
+    folder = os.path.join(os.path.dirname(os.path.abspath(sys.argv[0])), "output")
+    os.makedirs(folder, exist_ok=True)
+    for number in plt.get_fignums():
+        figure = plt.figure(number)
+        path = os.path.join(folder, f"{figure.get_label()}.png")
+        figure.savefig(path, dpi=100)
+        relative = os.path.relpath(path)  # the gallery's output shows no local folder
+        print(f"Saved figure: {path if relative.startswith('..') else relative}")
+
+
 def plot_predictions(X_test, y_test, models):
     """Plot the test points and each model's predictions along the feature."""
     try:
@@ -32,7 +60,7 @@ def plot_predictions(X_test, y_test, models):
     except ImportError:
         print("matplotlib is not installed: no plot.")
         return
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(6, 4), num="regression_sgd_predictions")
     ax.scatter(X_test[:, 0], y_test, color="gray", label="test data")
     grid = np.linspace(X_test.min(), X_test.max(), 100).reshape(-1, 1)
     for label, model in models.items():
@@ -41,7 +69,7 @@ def plot_predictions(X_test, y_test, models):
     ax.set_ylabel("y")
     ax.legend()
     fig.tight_layout()
-    plt.show()
+    show_figures()
 
 
 def main():

@@ -8,20 +8,16 @@ scikit-learn's digits images and ``TrainingCurveDisplay`` draws the
 validation curves and the restored best epoch marked. A Keras callback
 (ReduceLROnPlateau) and an extra metric (AUC) ride along.
 
-Run it with ``python examples/training_curves.py [output folder]``; the
-PNG files go to ``examples/output/`` by default. Needs matplotlib
-(``pip install matplotlib``, or ``pip install ".[plot]"`` from a
-checkout of skdnn).
+Run it with ``python examples/training_curves.py``. The figures are shown
+in windows, or, with no display (``MPLBACKEND=Agg``, no ``DISPLAY``), saved
+as PNG files in ``examples/output/``. Needs matplotlib (``pip install
+matplotlib``, or ``pip install ".[plot]"`` from a checkout of skdnn).
 """
 
 import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-import matplotlib  # noqa: E402
-
-matplotlib.use("Agg")  # write files; no window needed
 
 import keras  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
@@ -30,8 +26,34 @@ from sklearn.datasets import load_digits  # noqa: E402
 from skdnn import DNNClassifier, TrainingCurveDisplay  # noqa: E402
 
 
-def main(output_folder):
-    os.makedirs(output_folder, exist_ok=True)
+def show_figures():
+    """Show the open figures or, with no display to show them on, save each as a PNG.
+
+    The files go to ``output/`` beside this script, named by the figures' labels.
+    The figures stay open: sphinx-gallery captures them when the script ends.
+    """
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    # Backends that draw only to files: Agg where there is no display (or with
+    # MPLBACKEND=Agg), and the one sphinx-gallery uses to capture the figures.
+    file_backends = {"agg", "cairo", "pdf", "pgf", "ps", "svg", "template"}
+    if matplotlib.get_backend().lower() not in file_backends:
+        plt.show()
+        return
+    # The script's folder from its path on the command line: sphinx-gallery,
+    # which runs it for the documentation, defines no __file__.
+    folder = os.path.join(os.path.dirname(os.path.abspath(sys.argv[0])), "output")
+    os.makedirs(folder, exist_ok=True)
+    for number in plt.get_fignums():
+        figure = plt.figure(number)
+        path = os.path.join(folder, f"{figure.get_label()}.png")
+        figure.savefig(path, dpi=100)
+        relative = os.path.relpath(path)  # the gallery's output shows no local folder
+        print(f"Saved figure: {path if relative.startswith('..') else relative}")
+
+
+def main():
     X, y = load_digits(return_X_y=True)
     clf = DNNClassifier(
         hidden_layer_sizes=(100,),
@@ -48,23 +70,16 @@ def main(output_folder):
         f"trained {clf.n_iter_} epochs; best validation accuracy {clf.best_validation_score_:.4f}"
     )
 
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4), num="training_curves")
     for ax, metric in zip(axes, ["loss", "accuracy", "AUC"], strict=True):
         TrainingCurveDisplay.from_estimator(clf, metric=metric, ax=ax)
     fig.tight_layout()
-    path = os.path.join(output_folder, "training_curves.png")
-    fig.savefig(path, dpi=100)
-    print(f"wrote {path}")
 
     # The tutorial's single plot, one line.
     display = TrainingCurveDisplay.from_estimator(clf, metric="loss")
-    path = os.path.join(output_folder, "epoch_loss.png")
-    display.figure_.savefig(path, dpi=100)
-    print(f"wrote {path}")
+    display.figure_.set_label("epoch_loss")  # its file's name
+    show_figures()
 
 
 if __name__ == "__main__":
-    # The script's own folder from its path on the command line: sphinx-gallery,
-    # which runs it for the documentation, defines no __file__.
-    here = os.path.dirname(os.path.abspath(sys.argv[0]))
-    main(sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "output"))
+    main()

@@ -298,8 +298,11 @@ class KerasClassifier(KerasNetworkMixin, DNNClassifier):
     >>> def build_cnn(filters, input_shape):
     ...     return keras.Sequential([
     ...         keras.Input(input_shape),
-    ...         keras.layers.Conv2D(filters, 3, activation="relu"),
-    ...         keras.layers.GlobalAveragePooling2D(),
+    ...         keras.layers.Conv2D(filters, 3, padding="same", activation="relu"),
+    ...         keras.layers.MaxPooling2D(2),
+    ...         keras.layers.Conv2D(2 * filters, 3, padding="same", activation="relu"),
+    ...         keras.layers.Flatten(),
+    ...         keras.layers.Dense(64, activation="relu"),
     ...     ])
     >>> digits = load_digits()
     >>> X, y = digits.images[..., None] / 16, digits.target  # (1797, 8, 8, 1)

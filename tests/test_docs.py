@@ -1,13 +1,17 @@
 """The docs and examples stay true: API reference complete, examples run."""
 
+import ast
 import inspect
 import os
 import pathlib
 import re
 import subprocess
 import sys
+import time
+import warnings
 
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 
 import skdnn
 
@@ -42,19 +46,106 @@ def test_public_methods_have_numpydoc_docstrings(cls):
         assert f"\n    {stars}{param.name} : " in cls.__doc__, param.name
 
 
+def _readme_block(heading):
+    """The first ```python block of README.md after the line ``heading``."""
+    text = (ROOT / "README.md").read_text()
+    assert heading in text, f"README.md has no heading {heading!r}"
+    section = text[text.index(heading) :]
+    match = re.search(r"^```python\n(.*?)^```$", section, re.DOTALL | re.MULTILINE)
+    assert match, f"no python block under {heading!r} in README.md"
+    return match.group(1)
+
+
+@pytest.mark.slow
+@pytest.mark.quality
+def test_readme_cnn_search_reaches_a_sensible_accuracy(tmp_path, monkeypatch, capsys):
+    # The README's KerasClassifier snippet, run as written: its grid search
+    # on the digits images must show what a small CNN does there.
+    monkeypatch.chdir(tmp_path)
+    code = _readme_block("### Your own network")
+    namespace = {"__name__": "__readme__"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        exec(compile(code, "README.md", "exec"), namespace)
+    search = namespace["search"]
+    assert search.best_score_ >= 0.9, search.cv_results_["mean_test_score"]
+    assert f"accuracy {search.best_score_:.3f}" in capsys.readouterr().out
+
+
 EXAMPLES = sorted(p.name for p in (ROOT / "examples").glob("*.py"))
+# The figures each example saves under examples/output/ when run with no
+# display, named by the figures' labels; the other examples draw none.
+FIGURES = {
+    "grid_search_pipeline.py": ["grid_search_scores.png"],
+    "image_classification.py": ["image_classification_curves.png"],
+    "plot_cnn_digits.py": ["cnn_digits_curves.png"],
+    "regression_sgd.py": ["regression_sgd_predictions.png"],
+    "training_curves.py": ["epoch_loss.png", "training_curves.png"],
+}
+
+
+def _show_figures_source(script):
+    """The source of the ``show_figures`` function of ``examples/<script>``, or None."""
+    source = (ROOT / "examples" / script).read_text()
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.FunctionDef) and node.name == "show_figures":
+            return ast.get_source_segment(source, node)
+    return None
+
+
+def test_examples_that_plot_share_one_show_figures():
+    # Each script stays standalone (the gallery offers it for download on its
+    # own), so each carries its copy of the function: the copies must agree.
+    plotting = [s for s in EXAMPLES if "matplotlib" in (ROOT / "examples" / s).read_text()]
+    assert sorted(plotting) == sorted(FIGURES)
+    sources = {script: _show_figures_source(script) for script in plotting}
+    assert all(sources.values()), [script for script, code in sources.items() if not code]
+    assert len(set(sources.values())) == 1, "the examples' show_figures functions differ"
+
+
+def test_show_figures_saves_with_no_display_and_prints_a_relative_path(
+    tmp_path, monkeypatch, capsys
+):
+    import matplotlib.pyplot as plt
+
+    # As sphinx-gallery runs a script: Agg, the script's path in sys.argv[0]
+    # and its folder as the working directory.
+    monkeypatch.setattr(sys, "argv", [str(tmp_path / "example.py")])
+    monkeypatch.chdir(tmp_path)
+    namespace = {"os": os, "sys": sys}
+    exec(_show_figures_source("regression_sgd.py"), namespace)
+    with plt.rc_context({"backend": "agg"}):
+        figure = plt.figure("my_plot")
+        try:
+            namespace["show_figures"]()
+            assert plt.fignum_exists(figure.number), "the gallery captures open figures"
+        finally:
+            plt.close(figure)
+    assert (tmp_path / "output" / "my_plot.png").stat().st_size > 0
+    saved = os.path.join("output", "my_plot.png")
+    assert capsys.readouterr().out == f"Saved figure: {saved}\n"
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("script", EXAMPLES)
-def test_example_runs(script):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+def test_example_runs(script, tmp_path):
+    # Run as on a server or in CI (no display) and from outside the
+    # repository: each figure is saved beside the script and its path printed.
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", MPLBACKEND="Agg")
+    env.pop("DISPLAY", None)
+    started = time.time()
     result = subprocess.run(
         [sys.executable, str(ROOT / "examples" / script)],
         capture_output=True,
         text=True,
         env=env,
+        cwd=tmp_path,
         timeout=900,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip()
+    saved = re.findall(r"^Saved figure: (.+)$", result.stdout, re.MULTILINE)
+    expected = [ROOT / "examples" / "output" / name for name in FIGURES.get(script, [])]
+    assert sorted(map(pathlib.Path, saved)) == sorted(expected), result.stdout[-3000:]
+    for path in expected:
+        assert path.stat().st_mtime >= started - 2, f"{path} was not written by this run"
