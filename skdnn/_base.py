@@ -228,6 +228,15 @@ class BaseDNN(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         continues from its weights and optimizer state instead. The fit is
         all-or-nothing: if it fails, the estimator is left as it was.
 
+        Ctrl-C (KeyboardInterrupt) is not a failure: training stops, and the
+        estimator keeps the weights trained so far. When you called ``fit``
+        yourself, it then warns and returns, as scikit-learn's MLP does.
+        When the estimator was made by :func:`sklearn.base.clone`, which is
+        how a meta-estimator or model-selection function (``GridSearchCV``,
+        ``cross_validate``, a ``Pipeline`` inside a search...) gets what it
+        fits, ``fit`` raises the KeyboardInterrupt again, so that the search
+        stops too.
+
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features) or (n_samples, ...)
@@ -293,6 +302,9 @@ default=None
         result = work._train(plan)
         self._commit(work, plan, result)
         task.end()
+        if result.interrupted and vars(self).get("_made_by_clone"):
+            # A meta-estimator's fit: stop it too (see __sklearn_clone__).
+            raise result.interrupted
         if result.interrupted:
             warnings.warn(
                 f"Training was interrupted (KeyboardInterrupt) after {result.n_epochs} "
@@ -796,6 +808,16 @@ default=None
         """
         check_is_fitted(self)
         save_file(self, path)
+
+    def __sklearn_clone__(self):
+        # Meta-estimators and model-selection functions fit clones of the
+        # estimator they are given. Marking them lets an interrupted fit stop
+        # the meta-estimator instead of scoring half-trained weights and going
+        # on (see fit); a fit of the user's own estimator returns as MLP's does.
+        # Kept through pickling: a parallel search's workers get the mark.
+        new = super().__sklearn_clone__()
+        new._made_by_clone = True
+        return new
 
     def __copy__(self):
         # A plain shallow copy, without sending the network through
