@@ -441,6 +441,11 @@ default=None
             if sample_weight_val is not None:
                 raise ValueError("sample_weight_val needs X_val and y_val.")
             return None
+        shape = _other_sample_shape(X_val, input_shape)
+        if shape is not None:  # before scikit-learn counts only X_val.shape[1]
+            raise ValueError(
+                f"X_val has samples of shape {shape}, but X has samples of shape {input_shape}."
+            )
         X_val, y_val = validate_data(
             self,
             X_val,
@@ -488,6 +493,8 @@ default=None
         """
         backend = check_backend()
         apply_thread_budget()
+        if warm:
+            self._check_continued_samples(X, incremental)
         # float64 stays as it is here: the one conversion to float32 happens
         # when the training tensor is made (see as_training_tensor).
         X, y = validate_data(
@@ -648,6 +655,29 @@ default=None
             learning_rate = None  # the new optimizer starts from its own settings
         return optimizer, learning_rate, state
 
+    def _check_continued_samples(self, X, incremental):
+        """Before scikit-learn counts features: samples of another shape than
+        the network's, named in the terms of the call that continues it."""
+        expected = self._architecture["input_shape"]
+        shape = _other_sample_shape(X, expected)
+        if shape is None:
+            return
+        if incremental:
+            remedy = (
+                f"Give every call of partial_fit samples of shape {expected}, or start "
+                f"a new estimator for the new shape."
+            )
+        else:
+            remedy = (
+                f"Give samples of shape {expected}, or set warm_start=False to build "
+                f"a new network for the new shape."
+            )
+        call = "partial_fit" if incremental else "warm_start=True"
+        raise ValueError(
+            f"X has samples of shape {shape}, but {call} continues training the network "
+            f"built for samples of shape {expected}. {remedy}"
+        )
+
     def _check_warm_start(self, architecture, y):
         if architecture != self._architecture:
             changed = sorted(
@@ -742,6 +772,7 @@ default=None
         sparse matrix stays sparse.
         """
         check_is_fitted(self)
+        self._check_predicted_samples(X)
         X = validate_data(
             self,
             X,
@@ -751,12 +782,17 @@ default=None
             accept_sparse=_SPARSE_FORMATS,
         )
         X = _as_csr(X)
-        if X.shape[1:] != self._architecture["input_shape"]:
-            raise ValueError(
-                f"X has samples of shape {X.shape[1:]}, but {type(self).__name__} was "
-                f"fitted on samples of shape {self._architecture['input_shape']}."
-            )
         return forward(self.model_, X)
+
+    def _check_predicted_samples(self, X):
+        expected = self._architecture["input_shape"]
+        shape = _other_sample_shape(X, expected)
+        if shape is not None:
+            raise ValueError(
+                f"X has samples of shape {shape}, but {type(self).__name__} was fitted on "
+                f"samples of shape {expected}. Give samples of shape {expected} (resize or "
+                f"reshape them as for fitting), or fit it again on samples of the new shape."
+            )
 
     def summary(self, print_fn=print):
         """Print the Keras summary of the fitted network.
@@ -833,6 +869,28 @@ default=None
         state, restore_fitted = unpickle_state(self, state)
         super().__setstate__(state)
         restore_fitted()
+
+
+def _other_sample_shape(X, expected):
+    """The shape of the samples of ``X`` when it differs from ``expected``
+    (a tuple), or None.
+
+    Checked before scikit-learn's ``validate_data``, whose message counts
+    only ``X.shape[1]`` as "features" and would say "16 features, expecting
+    8" of images of 16x16 pixels against 8x8 ones. Only samples with several
+    dimensions (on either side) are checked there: a table with the wrong
+    number of columns keeps scikit-learn's message, which names them.
+    """
+    shape = getattr(X, "shape", None)
+    if shape is None:
+        try:
+            shape = np.shape(X)  # nested lists
+        except ValueError:  # ragged: validate_data says what is wrong
+            return None
+    shape = tuple(int(size) for size in shape[1:])
+    if not shape or shape == tuple(expected) or (len(shape) == 1 and len(expected) == 1):
+        return None
+    return shape
 
 
 def _as_csr(X):

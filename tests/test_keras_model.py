@@ -1,5 +1,6 @@
 """KerasClassifier and KerasRegressor: a network the user brings, skdnn's machinery."""
 
+import copy
 import os
 import pickle
 import subprocess
@@ -109,8 +110,27 @@ def test_input_shape_is_passed_and_images_are_not_flattened(images, fitted_cnn):
     assert body.input_shape == (None, 8, 8, 1)  # the images, unflattened
     assert fitted_cnn.model_.input_shape == (None, 8, 8, 1)
     assert fitted_cnn.predict_proba(X[:5]).shape == (5, 10)
-    with pytest.raises(ValueError, match="features"):
+    with pytest.raises(ValueError, match=r"samples of shape \(64,\), but .* \(8, 8, 1\)"):
         fitted_cnn.predict(X.reshape(len(X), -1))
+
+
+def test_images_of_another_size_are_named_by_their_shape(images, fitted_cnn):
+    # scikit-learn alone would say "X has 16 features, but ... is expecting 8".
+    X, y = images
+    larger = np.zeros((4, 16, 16, 1), np.float32)
+    shapes = r"samples of shape \(16, 16, 1\), but %s .*samples of shape \(8, 8, 1\)\. "
+    with pytest.raises(ValueError, match=shapes % "KerasClassifier was fitted on"):
+        fitted_cnn.predict(larger)
+    warm = copy.deepcopy(fitted_cnn).set_params(warm_start=True)
+    with pytest.raises(ValueError, match=shapes % "warm_start=True continues training"):
+        warm.fit(larger, y[:4])
+    with pytest.raises(ValueError, match=shapes % "partial_fit continues training"):
+        warm.partial_fit(larger, y[:4])
+    with pytest.raises(ValueError, match=r"X_val has samples of shape \(16, 16, 1\), but X"):
+        clone(fitted_cnn).fit(X, y, X_val=larger, y_val=y[:4])
+    # A table with the wrong number of columns keeps scikit-learn's message.
+    with pytest.raises(ValueError, match="X has 3 features"):
+        KerasClassifier(model=dense_body, **SMALL).fit(X[:, :, 0, 0], y).predict(X[:, :3, 0, 0])
 
 
 def test_routed_input_shape_is_not_overridden(tabular):
