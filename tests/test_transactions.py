@@ -411,12 +411,22 @@ BAD_FILES = {
 }
 
 
+# kind -> what the message says is wrong, where it is more than "corrupted"
+BAD_FILE_REASONS = {
+    "empty": "it is empty",
+    "random bytes": "not a file written by skdnn's save",
+    "truncated to half": "it is truncated or damaged: it starts as a file written by skdnn",
+    "zip of an unrelated member": "a zip archive without skdnn.json and model.keras",
+}
+
+
 @pytest.mark.parametrize("kind", list(BAD_FILES))
 def test_load_of_a_bad_file_raises_a_value_error_naming_it(kind, saved_parts, tmp_path):
     path = tmp_path / f"{kind}.skdnn"
     path.write_bytes(BAD_FILES[kind](*saved_parts))
     with pytest.raises(ValueError, match=re.escape(str(path))) as caught:
         skdnn.load(path)
+    assert BAD_FILE_REASONS.get(kind, "") in str(caught.value)
     # Not a parser's own error that happens to be a ValueError.
     assert not isinstance(caught.value, (json.JSONDecodeError, UnicodeError))
 
