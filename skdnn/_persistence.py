@@ -336,9 +336,16 @@ def _new_file_mode():
 
 def save(estimator, path):
     """Write a fitted estimator to ``path`` atomically (see ``BaseDNN.save``)."""
-    data = _archive_bytes(estimator)
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
+    # Else the error would name the temporary file, which the user never chose.
+    if not os.path.isdir(folder):
+        problem = "is not a folder" if os.path.exists(folder) else "does not exist"
+        raise FileNotFoundError(
+            f"Cannot save to {path}: the folder {folder} {problem}. Create the folder first "
+            f"(os.makedirs({folder!r}, exist_ok=True)), or save into an existing one."
+        )
+    data = _archive_bytes(estimator)
     descriptor, temporary = tempfile.mkstemp(
         prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder
     )

@@ -331,6 +331,14 @@ def test_keyboard_interrupt_in_your_own_fit_returns_with_the_epochs_done(Estimat
 # ----------------------------------------------------------------------------
 # Files
 # ----------------------------------------------------------------------------
+def test_save_into_a_missing_folder_names_the_folder(fitted, tmp_path):
+    folder = tmp_path / "models"
+    message = f"the folder {re.escape(str(folder))} does not exist. Create the folder"
+    with pytest.raises(FileNotFoundError, match=message):
+        fitted(DNNClassifier).save(folder / "model.skdnn")
+    assert os.listdir(tmp_path) == []
+
+
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 def test_failed_save_keeps_the_old_file(Estimator, fitted, data_for, tmp_path, monkeypatch):
     X, _ = data_for(Estimator)
