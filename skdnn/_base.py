@@ -446,6 +446,7 @@ default=None
             raise ValueError(
                 f"X_val has samples of shape {shape}, but X has samples of shape {input_shape}."
             )
+        self._check_numeric_targets(y_val, "y_val")
         X_val, y_val = validate_data(
             self,
             X_val,
@@ -497,6 +498,7 @@ default=None
             self._check_continued_samples(X, incremental)
         # float64 stays as it is here: the one conversion to float32 happens
         # when the training tensor is made (see as_training_tensor).
+        self._check_numeric_targets(y, "y")
         X, y = validate_data(
             self,
             X,
@@ -631,6 +633,39 @@ default=None
             validation=validation,
             seeds=seeds,
         )
+
+    def _check_numeric_targets(self, y, name):
+        """For a regressor: raise when ``y`` holds a value that is not a
+        number, naming it and the estimator to use for labels.
+
+        Before ``validate_data``: scikit-learn names neither ``y`` nor the
+        remedy ("could not convert string to float"), and keeps an array of
+        strings as it is.
+        """
+        if not is_regressor(self) or y is None:
+            return
+        try:
+            values = np.asarray(y)
+        except ValueError:  # ragged: validate_data says so
+            return
+        if values.dtype.kind in "biufc":
+            return
+        try:
+            values.astype(np.float64)
+            return
+        except (TypeError, ValueError):
+            pass
+        for value in values.ravel():
+            try:
+                float(value)
+            except (TypeError, ValueError):
+                shown = repr(str(value)) if isinstance(value, str) else repr(value)
+                regressor = type(self).__name__
+                raise ValueError(
+                    f"{regressor} needs numeric targets, but {name} holds {shown}, which is "
+                    f"not a number. To predict labels such as {shown}, use "
+                    f"{regressor.replace('Regressor', 'Classifier')}."
+                ) from None
 
     def _continued_optimizer(self, optimizer):
         """For a warm start: the optimizer to continue with, the float
