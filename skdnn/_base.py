@@ -920,8 +920,8 @@ def _other_sample_shape(X, expected):
     if shape is None:
         try:
             shape = np.shape(X)  # nested lists
-        except ValueError:  # ragged: validate_data says what is wrong
-            return None
+        except (TypeError, ValueError):  # ragged, or refusing NumPy's functions
+            return None  # validate_data says what is wrong, or converts it
     shape = tuple(int(size) for size in shape[1:])
     if not shape or shape == tuple(expected) or (len(shape) == 1 and len(expected) == 1):
         return None
