@@ -228,6 +228,15 @@ class BaseDNN(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         continues from its weights and optimizer state instead. The fit is
         all-or-nothing: if it fails, the estimator is left as it was.
 
+        Ctrl-C (KeyboardInterrupt) is not a failure: training stops, and the
+        estimator keeps the weights trained so far. When you called ``fit``
+        yourself, it then warns and returns, as scikit-learn's MLP does.
+        When the estimator was made by :func:`sklearn.base.clone`, which is
+        how a meta-estimator or model-selection function (``GridSearchCV``,
+        ``cross_validate``, a ``Pipeline`` inside a search...) gets what it
+        fits, ``fit`` raises the KeyboardInterrupt again, so that the search
+        stops too.
+
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features) or (n_samples, ...)
@@ -293,6 +302,9 @@ default=None
         result = work._train(plan)
         self._commit(work, plan, result)
         task.end()
+        if result.interrupted and vars(self).get("_made_by_clone"):
+            # A meta-estimator's fit: stop it too (see __sklearn_clone__).
+            raise result.interrupted
         if result.interrupted:
             warnings.warn(
                 f"Training was interrupted (KeyboardInterrupt) after {result.n_epochs} "
@@ -429,6 +441,12 @@ default=None
             if sample_weight_val is not None:
                 raise ValueError("sample_weight_val needs X_val and y_val.")
             return None
+        shape = _other_sample_shape(X_val, input_shape)
+        if shape is not None:  # before scikit-learn counts only X_val.shape[1]
+            raise ValueError(
+                f"X_val has samples of shape {shape}, but X has samples of shape {input_shape}."
+            )
+        self._check_numeric_targets(y_val, "y_val")
         X_val, y_val = validate_data(
             self,
             X_val,
@@ -476,8 +494,11 @@ default=None
         """
         backend = check_backend()
         apply_thread_budget()
+        if warm:
+            self._check_continued_samples(X, incremental)
         # float64 stays as it is here: the one conversion to float32 happens
         # when the training tensor is made (see as_training_tensor).
+        self._check_numeric_targets(y, "y")
         X, y = validate_data(
             self,
             X,
@@ -615,6 +636,39 @@ default=None
             seeds=seeds,
         )
 
+    def _check_numeric_targets(self, y, name):
+        """For a regressor: raise when ``y`` holds a value that is not a
+        number, naming it and the estimator to use for labels.
+
+        Before ``validate_data``: scikit-learn names neither ``y`` nor the
+        remedy ("could not convert string to float"), and keeps an array of
+        strings as it is.
+        """
+        if not is_regressor(self) or y is None:
+            return
+        try:
+            values = np.asarray(y)
+        except ValueError:  # ragged: validate_data says so
+            return
+        if values.dtype.kind in "biufc":
+            return
+        try:
+            values.astype(np.float64)
+            return
+        except (TypeError, ValueError):
+            pass
+        for value in values.ravel():
+            try:
+                float(value)
+            except (TypeError, ValueError):
+                shown = repr(str(value)) if isinstance(value, str) else repr(value)
+                regressor = type(self).__name__
+                raise ValueError(
+                    f"{regressor} needs numeric targets, but {name} holds {shown}, which is "
+                    f"not a number. To predict labels such as {shown}, use "
+                    f"{regressor.replace('Regressor', 'Classifier')}."
+                ) from None
+
     def _continued_optimizer(self, optimizer):
         """For a warm start: the optimizer to continue with, the float
         learning rate to load into it (or None), and the starting state.
@@ -637,6 +691,29 @@ default=None
         else:
             learning_rate = None  # the new optimizer starts from its own settings
         return optimizer, learning_rate, state
+
+    def _check_continued_samples(self, X, incremental):
+        """Before scikit-learn counts features: samples of another shape than
+        the network's, named in the terms of the call that continues it."""
+        expected = self._architecture["input_shape"]
+        shape = _other_sample_shape(X, expected)
+        if shape is None:
+            return
+        if incremental:
+            remedy = (
+                f"Give every call of partial_fit samples of shape {expected}, or start "
+                f"a new estimator for the new shape."
+            )
+        else:
+            remedy = (
+                f"Give samples of shape {expected}, or set warm_start=False to build "
+                f"a new network for the new shape."
+            )
+        call = "partial_fit" if incremental else "warm_start=True"
+        raise ValueError(
+            f"X has samples of shape {shape}, but {call} continues training the network "
+            f"built for samples of shape {expected}. {remedy}"
+        )
 
     def _check_warm_start(self, architecture, y):
         if architecture != self._architecture:
@@ -732,6 +809,7 @@ default=None
         sparse matrix stays sparse.
         """
         check_is_fitted(self)
+        self._check_predicted_samples(X)
         X = validate_data(
             self,
             X,
@@ -741,12 +819,17 @@ default=None
             accept_sparse=_SPARSE_FORMATS,
         )
         X = _as_csr(X)
-        if X.shape[1:] != self._architecture["input_shape"]:
-            raise ValueError(
-                f"X has samples of shape {X.shape[1:]}, but {type(self).__name__} was "
-                f"fitted on samples of shape {self._architecture['input_shape']}."
-            )
         return forward(self.model_, X)
+
+    def _check_predicted_samples(self, X):
+        expected = self._architecture["input_shape"]
+        shape = _other_sample_shape(X, expected)
+        if shape is not None:
+            raise ValueError(
+                f"X has samples of shape {shape}, but {type(self).__name__} was fitted on "
+                f"samples of shape {expected}. Give samples of shape {expected} (resize or "
+                f"reshape them as for fitting), or fit it again on samples of the new shape."
+            )
 
     def summary(self, print_fn=print):
         """Print the Keras summary of the fitted network.
@@ -799,6 +882,16 @@ default=None
         check_is_fitted(self)
         save_file(self, path)
 
+    def __sklearn_clone__(self):
+        # Meta-estimators and model-selection functions fit clones of the
+        # estimator they are given. Marking them lets an interrupted fit stop
+        # the meta-estimator instead of scoring half-trained weights and going
+        # on (see fit); a fit of the user's own estimator returns as MLP's does.
+        # Kept through pickling: a parallel search's workers get the mark.
+        new = super().__sklearn_clone__()
+        new._made_by_clone = True
+        return new
+
     def __copy__(self):
         # A plain shallow copy, without sending the network through
         # __getstate__: scikit-learn's callbacks copy the estimator to score it.
@@ -813,6 +906,28 @@ default=None
         state, restore_fitted = unpickle_state(self, state)
         super().__setstate__(state)
         restore_fitted()
+
+
+def _other_sample_shape(X, expected):
+    """The shape of the samples of ``X`` when it differs from ``expected``
+    (a tuple), or None.
+
+    Checked before scikit-learn's ``validate_data``, whose message counts
+    only ``X.shape[1]`` as "features" and would say "16 features, expecting
+    8" of images of 16x16 pixels against 8x8 ones. Only samples with several
+    dimensions (on either side) are checked there: a table with the wrong
+    number of columns keeps scikit-learn's message, which names them.
+    """
+    shape = getattr(X, "shape", None)
+    if shape is None:
+        try:
+            shape = np.shape(X)  # nested lists
+        except (TypeError, ValueError):  # ragged, or refusing NumPy's functions
+            return None  # validate_data says what is wrong, or converts it
+    shape = tuple(int(size) for size in shape[1:])
+    if not shape or shape == tuple(expected) or (len(shape) == 1 and len(expected) == 1):
+        return None
+    return shape
 
 
 def _as_csr(X):

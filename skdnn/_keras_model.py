@@ -24,6 +24,22 @@ from ._warnings import warn_once
 ROUTE_PREFIX = "model__"
 
 
+# The arguments scikeras passes to a model function, and what replaces them
+# (see docs/migration.md, "From scikeras").
+SCIKERAS_ARGUMENTS = {
+    "meta": (
+        "Replace meta by an input_shape argument, the shape of one sample "
+        "(keras.Input(input_shape) for meta['n_features_in_']), and remove the output "
+        "layer built from meta['n_classes_'] or meta['n_outputs_']: skdnn adds the "
+        "output layer that the target needs."
+    ),
+    "compile_kwargs": (
+        "Remove compile_kwargs and model.compile(...): skdnn compiles, and the "
+        "optimizer, loss and metrics are parameters of the estimator."
+    ),
+}
+
+
 def _check_routed(estimator):
     """Raise a TypeError, at fit, for a constructor argument that is neither a
     parameter nor routed (``model__<name>``), with a suggestion."""
@@ -63,6 +79,14 @@ def _arguments(function, routed, input_shape):
         raise ValueError(
             f"{ROUTE_PREFIX}{unknown[0]} is not an argument of the model function "
             f"{_function_name(function)}{signature}.{hint}"
+        )
+    scikeras = [name for name in SCIKERAS_ARGUMENTS if name in named and name not in routed]
+    if scikeras:
+        raise ValueError(
+            f"The model function {_function_name(function)}{signature} takes scikeras's "
+            f"{' and '.join(scikeras)} argument{'s' if len(scikeras) > 1 else ''}, which "
+            f'skdnn does not pass: port it as docs/migration.md shows (section "From '
+            f'scikeras"). {" ".join(SCIKERAS_ARGUMENTS[name] for name in scikeras)}'
         )
     arguments = dict(routed)
     if "input_shape" in named and "input_shape" not in arguments:

@@ -84,8 +84,8 @@ class RunResult:
     converged : bool
         Whether a stopping rule (or a callback) ended training, or none was
         asked for (``n_iter_no_change=None``).
-    interrupted : bool
-        Whether a KeyboardInterrupt ended training.
+    interrupted : KeyboardInterrupt or None
+        The KeyboardInterrupt that ended training, if one did.
     state : NetworkState
         The final (or, with early stopping, best) weights and optimizer state.
     validation_output : ndarray or None
@@ -96,7 +96,7 @@ class RunResult:
     history: dict
     n_epochs: int = 0
     converged: bool = False
-    interrupted: bool = False
+    interrupted: object = None
     state: object = None
     validation_output: object = None
 
@@ -179,8 +179,8 @@ class TrainingRun:
             for epoch in range(self.first_epoch, self.first_epoch + self.config.epochs):
                 if self._epoch(epoch, callback_list):
                     break
-        except KeyboardInterrupt:
-            self.result.interrupted = True
+        except KeyboardInterrupt as interrupt:
+            self.result.interrupted = interrupt
         if self._best_weights is not None:
             self.trainer.set_weights(self._best_weights)
         if self.callbacks:

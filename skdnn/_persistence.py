@@ -336,9 +336,16 @@ def _new_file_mode():
 
 def save(estimator, path):
     """Write a fitted estimator to ``path`` atomically (see ``BaseDNN.save``)."""
-    data = _archive_bytes(estimator)
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
+    # Else the error would name the temporary file, which the user never chose.
+    if not os.path.isdir(folder):
+        problem = "is not a folder" if os.path.exists(folder) else "does not exist"
+        raise FileNotFoundError(
+            f"Cannot save to {path}: the folder {folder} {problem}. Create the folder first "
+            f"(os.makedirs({folder!r}, exist_ok=True)), or save into an existing one."
+        )
+    data = _archive_bytes(estimator)
     descriptor, temporary = tempfile.mkstemp(
         prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder
     )
@@ -362,6 +369,29 @@ class _Unreadable(Exception):
     """Why a file cannot be loaded, turned into one ValueError by load()."""
 
 
+# The first bytes of a zip archive, as every file save() writes starts.
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+def _not_an_archive(data):
+    """Why ``data``, which zipfile cannot open, is not a saved estimator.
+
+    A zip archive's directory is at its end: a file that starts as one but
+    cannot be opened was cut short (an incomplete copy or download; save()
+    itself never leaves a partial file) or damaged at its end.
+    """
+    if not data:
+        return "it is empty (0 bytes); copy the whole file again, or save the estimator again"
+    if data.startswith(_ZIP_MAGIC):
+        return (
+            f"it is truncated or damaged: it starts as a file written by skdnn's save() "
+            f"(a zip archive), but its end, which holds the archive's directory, is missing "
+            f"or unreadable ({len(data)} bytes). Copy the whole file again, or save the "
+            f"estimator again"
+        )
+    return "it is not a file written by skdnn's save() (not a zip archive)"
+
+
 def _read(path):
     """Return ``(config, model bytes)`` from a saved file, or raise _Unreadable."""
     with open(path, "rb") as file:  # a missing file raises FileNotFoundError
@@ -369,9 +399,7 @@ def _read(path):
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except Exception:
-        raise _Unreadable(
-            "it is not a file written by skdnn's save() (not a zip archive)"
-        ) from None
+        raise _Unreadable(_not_an_archive(data)) from None
     with archive:
         names = set(archive.namelist())
         if not {_CONFIG_NAME, _MODEL_NAME} <= names:

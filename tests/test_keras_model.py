@@ -1,6 +1,8 @@
 """KerasClassifier and KerasRegressor: a network the user brings, skdnn's machinery."""
 
+import copy
 import os
+import pathlib
 import pickle
 import subprocess
 import sys
@@ -38,8 +40,16 @@ def cnn_body(filters=4, input_shape=None):
     )
 
 
+def body_with_a_required_argument(hidden_layer_sizes, input_shape):
+    raise AssertionError("only its signature is used")
+
+
 def scikeras_style_body(hidden_layer_sizes, meta):
     """A build function as scikeras users write it (see docs/migration.md)."""
+    raise AssertionError("only its signature is used")
+
+
+def scikeras_compiling_body(meta, compile_kwargs, hidden=10):
     raise AssertionError("only its signature is used")
 
 
@@ -109,8 +119,27 @@ def test_input_shape_is_passed_and_images_are_not_flattened(images, fitted_cnn):
     assert body.input_shape == (None, 8, 8, 1)  # the images, unflattened
     assert fitted_cnn.model_.input_shape == (None, 8, 8, 1)
     assert fitted_cnn.predict_proba(X[:5]).shape == (5, 10)
-    with pytest.raises(ValueError, match="features"):
+    with pytest.raises(ValueError, match=r"samples of shape \(64,\), but .* \(8, 8, 1\)"):
         fitted_cnn.predict(X.reshape(len(X), -1))
+
+
+def test_images_of_another_size_are_named_by_their_shape(images, fitted_cnn):
+    # scikit-learn alone would say "X has 16 features, but ... is expecting 8".
+    X, y = images
+    larger = np.zeros((4, 16, 16, 1), np.float32)
+    shapes = r"samples of shape \(16, 16, 1\), but %s .*samples of shape \(8, 8, 1\)\. "
+    with pytest.raises(ValueError, match=shapes % "KerasClassifier was fitted on"):
+        fitted_cnn.predict(larger)
+    warm = copy.deepcopy(fitted_cnn).set_params(warm_start=True)
+    with pytest.raises(ValueError, match=shapes % "warm_start=True continues training"):
+        warm.fit(larger, y[:4])
+    with pytest.raises(ValueError, match=shapes % "partial_fit continues training"):
+        warm.partial_fit(larger, y[:4])
+    with pytest.raises(ValueError, match=r"X_val has samples of shape \(16, 16, 1\), but X"):
+        clone(fitted_cnn).fit(X, y, X_val=larger, y_val=y[:4])
+    # A table with the wrong number of columns keeps scikit-learn's message.
+    with pytest.raises(ValueError, match="X has 3 features"):
+        KerasClassifier(model=dense_body, **SMALL).fit(X[:, :, 0, 0], y).predict(X[:, :3, 0, 0])
 
 
 def test_routed_input_shape_is_not_overridden(tabular):
@@ -177,7 +206,7 @@ def test_errors_name_the_parameter(Estimator, tabular):
     with pytest.raises(ValueError, match="model__unit is not an argument.*model__units"):
         Estimator(model=dense_body, model__unit=3, **SMALL).fit(X, y)
     with pytest.raises(ValueError, match="cannot be called.*hidden_layer_sizes"):
-        Estimator(model=scikeras_style_body, **SMALL).fit(X, y)
+        Estimator(model=body_with_a_required_argument, **SMALL).fit(X, y)
     with pytest.raises(TypeError, match="unexpected parameter 'lerning_rate'.*learning_rate"):
         Estimator(model=dense_body, lerning_rate=0.1).fit(X, y)
     instance = keras.Sequential([keras.Input((5,)), keras.layers.Dense(3)])
@@ -188,6 +217,25 @@ def test_errors_name_the_parameter(Estimator, tabular):
         Estimator(model=convolution, **SMALL).fit(X, y)
     with pytest.raises(ValueError, match="'model' parameter"):
         Estimator(model="dense_body").fit(X, y)
+
+
+@pytest.mark.parametrize("Estimator", KERAS_ESTIMATORS)
+def test_a_scikeras_model_function_is_pointed_to_the_migration_guide(Estimator, tabular):
+    # Not "missing a required argument: 'meta'... give it as model__meta=value".
+    X, y = _data(Estimator, tabular)
+    est = Estimator(model=scikeras_style_body, model__hidden_layer_sizes=(8,), **SMALL)
+    with pytest.raises(ValueError) as caught:
+        est.fit(X, y)
+    message = str(caught.value)
+    assert "takes scikeras's meta argument" in message and "model__meta" not in message
+    assert 'docs/migration.md shows (section "From scikeras")' in message
+    guide = pathlib.Path(__file__).parents[1] / "docs" / "migration.md"
+    assert "\n## 2. From scikeras " in guide.read_text()
+    assert "input_shape argument" in message and "skdnn adds the output layer" in message
+    est = Estimator(model=scikeras_compiling_body, **SMALL)
+    with pytest.raises(ValueError, match="meta and compile_kwargs arguments.*skdnn compiles"):
+        est.fit(X, y)
+    assert not hasattr(est, "model_")
 
 
 # ---------------------------------------------------------------------------

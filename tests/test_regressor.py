@@ -86,3 +86,20 @@ def test_weighted_target_standardization(regression_data):
     weighted = DNNRegressor(**FAST).fit(X, y, sample_weight=weights)
     subset = DNNRegressor(**FAST).fit(X[:60], y[:60])
     np.testing.assert_allclose(weighted._target_encoder.offset_, subset._target_encoder.offset_)
+
+
+@pytest.mark.parametrize("where", ["y", "y_val"])
+def test_string_targets_are_named_with_the_classifier_to_use(where, regression_data):
+    X, y = regression_data
+    labels = np.where(y > 0, "up", "down")
+    reg = DNNRegressor(**FAST)
+    with pytest.raises(ValueError, match="DNNRegressor needs numeric targets, but") as caught:
+        if where == "y":
+            reg.fit(X, labels)
+        else:
+            reg.fit(X, y, X_val=X[:10], y_val=labels[:10])
+    message = str(caught.value)
+    assert f"{where} holds 'up'" in message or f"{where} holds 'down'" in message
+    assert "use DNNClassifier" in message
+    # Numbers written as strings are numbers, as in scikit-learn.
+    assert DNNRegressor(**{**FAST, "epochs": 1}).fit(X, y.astype(str)).n_iter_ == 1

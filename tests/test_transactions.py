@@ -3,8 +3,10 @@
 A fit, warm fit or partial_fit that raises leaves the estimator exactly as
 it was: unfitted after a failed first fit, with its previous network, history
 and optimizer state after a failed later one. A KeyboardInterrupt is not a
-failure: training stops and keeps what it learned. A failed save leaves the
-old file, and a file that cannot be loaded gives one clear error.
+failure: training stops and keeps what it learned, and the fit returns when
+the user called it, or raises again inside a search so that the search
+stops. A failed save leaves the old file, and a file that cannot be loaded
+gives one clear error.
 """
 
 import copy
@@ -12,6 +14,7 @@ import importlib.metadata
 import io
 import json
 import os
+import pickle
 import re
 import subprocess
 import sys
@@ -23,7 +26,11 @@ import pandas as pd
 import pytest
 from conftest import ESTIMATORS, FAST, fitted_state, predictions, raising_callback
 from packaging.version import Version
+from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV, cross_validate
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
 import skdnn
@@ -260,9 +267,78 @@ def test_keyboard_interrupt_in_continued_training_keeps_the_epochs_done(
     assert np.all(np.isfinite(after)) and not np.array_equal(after, before)
 
 
+def interrupt_at_third_epoch():
+    """Return a Keras callback raising KeyboardInterrupt at the end of every
+    fit's third epoch (as Ctrl-C would), and the list of the epochs it saw
+    across all fits (its copies share the list)."""
+    import keras
+
+    epochs = []
+
+    def on_epoch_end(epoch, logs):
+        epochs.append(epoch)
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    return keras.callbacks.LambdaCallback(on_epoch_end=on_epoch_end), epochs
+
+
+def fit_in_a_worker(est, X, y):
+    """Fit a clone of ``est`` sent through pickle, as a parallel search does."""
+    callbacks = est.callbacks  # a closure, which pickle cannot send
+    sent = pickle.loads(pickle.dumps(clone(est).set_params(callbacks=None)))
+    return sent.set_params(callbacks=callbacks).fit(X, y)
+
+
+# How scikit-learn fits an estimator it is given (a clone of it), with n_jobs=1.
+IN_A_SEARCH = {
+    "GridSearchCV": lambda est, X, y: GridSearchCV(est, {"alpha": [1e-4, 1e-3]}, cv=2).fit(X, y),
+    "cross_validate": lambda est, X, y: cross_validate(est, X, y, cv=2),
+    "Pipeline in GridSearchCV": lambda est, X, y: GridSearchCV(
+        make_pipeline(StandardScaler(), est), {"standardscaler__with_mean": [True, False]}, cv=2
+    ).fit(X, y),
+    "clone in a worker": fit_in_a_worker,
+}
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+@pytest.mark.parametrize("search", IN_A_SEARCH)
+def test_keyboard_interrupt_in_a_search_stops_the_search(Estimator, search, data_for):
+    X, y = data_for(Estimator)
+    interrupt, epochs = interrupt_at_third_epoch()
+    est = Estimator(**{**PARAMS, "epochs": 50, "callbacks": [interrupt]})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(KeyboardInterrupt):
+            IN_A_SEARCH[search](est, X, y)
+    assert epochs == [0, 1, 2]  # the first fit stopped, and no other fit ran
+    assert not [w for w in caught if "interrupted" in str(w.message)]  # the exception says it
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+@pytest.mark.parametrize("own", ["estimator", "Pipeline"])
+def test_keyboard_interrupt_in_your_own_fit_returns_with_the_epochs_done(Estimator, own, data_for):
+    X, y = data_for(Estimator)
+    interrupt, epochs = interrupt_at_third_epoch()
+    est = Estimator(**{**PARAMS, "epochs": 50, "callbacks": [interrupt]})
+    model = est if own == "estimator" else make_pipeline(StandardScaler(), est)
+    with pytest.warns(UserWarning, match="interrupted .* keeps the weights trained so far"):
+        assert model.fit(X, y) is model
+    assert epochs == [0, 1, 2] and est.n_iter_ == 3
+    assert np.all(np.isfinite(predictions(model, X)))
+
+
 # ----------------------------------------------------------------------------
 # Files
 # ----------------------------------------------------------------------------
+def test_save_into_a_missing_folder_names_the_folder(fitted, tmp_path):
+    folder = tmp_path / "models"
+    message = f"the folder {re.escape(str(folder))} does not exist. Create the folder"
+    with pytest.raises(FileNotFoundError, match=message):
+        fitted(DNNClassifier).save(folder / "model.skdnn")
+    assert os.listdir(tmp_path) == []
+
+
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 def test_failed_save_keeps_the_old_file(Estimator, fitted, data_for, tmp_path, monkeypatch):
     X, _ = data_for(Estimator)
@@ -343,12 +419,22 @@ BAD_FILES = {
 }
 
 
+# kind -> what the message says is wrong, where it is more than "corrupted"
+BAD_FILE_REASONS = {
+    "empty": "it is empty",
+    "random bytes": "not a file written by skdnn's save",
+    "truncated to half": "it is truncated or damaged: it starts as a file written by skdnn",
+    "zip of an unrelated member": "a zip archive without skdnn.json and model.keras",
+}
+
+
 @pytest.mark.parametrize("kind", list(BAD_FILES))
 def test_load_of_a_bad_file_raises_a_value_error_naming_it(kind, saved_parts, tmp_path):
     path = tmp_path / f"{kind}.skdnn"
     path.write_bytes(BAD_FILES[kind](*saved_parts))
     with pytest.raises(ValueError, match=re.escape(str(path))) as caught:
         skdnn.load(path)
+    assert BAD_FILE_REASONS.get(kind, "") in str(caught.value)
     # Not a parser's own error that happens to be a ValueError.
     assert not isinstance(caught.value, (json.JSONDecodeError, UnicodeError))
 
