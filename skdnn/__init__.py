@@ -5,6 +5,7 @@ estimator is unpickled), so ``import skdnn`` stays light.
 """
 
 from ._classifier import DNNClassifier
+from ._estimator_checks import expected_failed_checks
 from ._exceptions import TrainingDivergedError
 from ._keras_model import KerasClassifier, KerasRegressor
 from ._persistence import load
@@ -21,6 +22,7 @@ __all__ = [
     "TrainingCurveDisplay",
     "TrainingDivergedError",
     "clear_cache",
+    "expected_failed_checks",
     "load",
     "__version__",
 ]
