@@ -52,6 +52,11 @@ class JaxEngine:
     # Sparse batches reach the network as sparse tensors.
     sparse_tensors = True
 
+    @staticmethod
+    def size_thread_pools(budget):
+        """Nothing: XLA sizes its CPU thread pool when JAX starts
+        (``XLA_FLAGS``), and offers no way to change it afterwards."""
+
     def __init__(self, spec, model, optimizer, metrics):
         self.model, self.optimizer, self.metrics = model, optimizer, metrics
         self._sharding = _batch_sharding(spec.strategy)

@@ -7,6 +7,7 @@ stateful Keras objects; their variables are updated in place.
 """
 
 import functools
+import os
 import threading
 
 import numpy as np
@@ -96,6 +97,20 @@ class TensorFlowEngine(VariableState):
     def __init__(self, spec, model, optimizer, metrics):
         self.metrics = metrics
         self._train_epoch, self._evaluate = _compile_functions(spec, model, optimizer, metrics)
+
+    @staticmethod
+    def size_thread_pools(budget):
+        """Give TensorFlow ``budget`` intra-op threads and one inter-op thread,
+        unless TensorFlow's own variables are set or it already runs."""
+        if "TF_NUM_INTRAOP_THREADS" in os.environ or "TF_NUM_INTEROP_THREADS" in os.environ:
+            return
+        import tensorflow as tf
+
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(budget)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        except RuntimeError:
+            pass  # TensorFlow already runs with its pools: leave them.
 
     def data(self, X, y, sample_weight):
         """The training data as the compiled epoch takes them."""

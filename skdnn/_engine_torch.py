@@ -47,6 +47,19 @@ class TorchEngine(VariableState):
         self._row_bytes = 4 * int(np.prod(spec.network.input_shape[1:]))
         self._torch = torch
 
+    @staticmethod
+    def size_thread_pools(budget):
+        """Give PyTorch's intra-op pool ``budget`` threads.
+
+        PyTorch reads ``OMP_NUM_THREADS`` itself, but not
+        ``SKDNN_NUM_THREADS``. Its inter-op pool runs only work that asks for
+        it (``torch.jit.fork``), which Keras's eager loop does not: it is left
+        as it is.
+        """
+        import torch
+
+        torch.set_num_threads(budget)
+
     # -- data ------------------------------------------------------------
     def _tensor(self, array, dtype=None):
         """``array`` as a tensor on Keras's device (shared with NumPy on the CPU

@@ -1,21 +1,28 @@
-"""TensorFlow's thread budget in parallel workers.
+"""The backend's thread budget in parallel workers.
 
 joblib's loky workers and Dask's worker processes announce their share of the
 CPU through ``OMP_NUM_THREADS`` (joblib sets it to ``cpu_count // n_jobs``,
 Dask's nanny to 1). NumPy and scikit-learn honour it; TensorFlow does not, and
 would start a pool of all cores in every worker: with ``n_jobs=k``, k times
-too many busy threads. So before skdnn first runs TensorFlow in a process, it
-sizes TensorFlow's thread pools from that budget:
+too many busy threads. So before skdnn first trains in a process, it reads
+the budget:
 
-* ``TF_NUM_INTRAOP_THREADS`` / ``TF_NUM_INTEROP_THREADS``, when set, are
-  TensorFlow's own settings and win: skdnn changes nothing;
-* otherwise ``SKDNN_NUM_THREADS``, then ``OMP_NUM_THREADS``, when set, give
-  the intra-op pool's size (and one inter-op thread: an epoch is one
-  sequential loop);
-* otherwise TensorFlow keeps its defaults.
+* ``SKDNN_NUM_THREADS``, then ``OMP_NUM_THREADS``, when set, give the
+  number of threads one fit's computations may use;
+* otherwise there is no budget, and every backend keeps its defaults.
 
-TensorFlow fixes its pools when it starts; if something else has already
-started it in this process, its pools are left as they are.
+and hands it to the backend's engine (``size_thread_pools``), which applies
+it as far as the backend allows and its own settings leave room:
+
+* TensorFlow: ``TF_NUM_INTRAOP_THREADS`` / ``TF_NUM_INTEROP_THREADS``, when
+  set, win; otherwise the intra-op pool gets the budget (and one inter-op
+  thread: an epoch is one sequential loop). TensorFlow fixes its pools when
+  it starts; if something else has already started it in this process, its
+  pools are left as they are.
+* PyTorch: its intra-op threads (``torch.set_num_threads``) get the budget.
+* JAX: nothing; XLA sizes its CPU pool when JAX starts (``XLA_FLAGS``).
+
+This happens once per process, at the first fit (or load).
 """
 
 import os
@@ -26,9 +33,7 @@ _applied = False
 
 
 def thread_budget():
-    """Return the number of threads TensorFlow should use here, or None."""
-    if "TF_NUM_INTRAOP_THREADS" in os.environ or "TF_NUM_INTEROP_THREADS" in os.environ:
-        return None
+    """Return the number of threads one fit may use here, or None."""
     for name in ("SKDNN_NUM_THREADS", "OMP_NUM_THREADS"):
         value = os.environ.get(name, "").strip()
         if value.isdigit() and int(value) > 0:
@@ -37,7 +42,7 @@ def thread_budget():
 
 
 def apply_thread_budget():
-    """Size TensorFlow's thread pools from the budget, once per process."""
+    """Size the backend's thread pools from the budget, once per process."""
     global _applied
     if _applied:
         return
@@ -50,12 +55,8 @@ def apply_thread_budget():
             return
         import keras
 
-        if keras.config.backend() != "tensorflow":
-            return  # XLA sizes its CPU pool when JAX starts (see XLA_FLAGS).
-        import tensorflow as tf
+        from ._trainer import ENGINES
 
-        try:
-            tf.config.threading.set_intra_op_parallelism_threads(budget)
-            tf.config.threading.set_inter_op_parallelism_threads(1)
-        except RuntimeError:
-            pass  # TensorFlow already runs with its pools: leave them.
+        engine = ENGINES.get(keras.config.backend())
+        if engine is not None:
+            engine.size_thread_pools(budget)
