@@ -32,14 +32,37 @@ tensorflow_only = pytest.mark.skipif(
 )
 
 
+# Test modules whose behaviour does not depend on the Keras backend: the
+# docs and examples, packaging, scikit-learn's tools around the estimators,
+# plotting, Dask, warnings and the pure target encoders. Marked
+# ``one_backend``: CI runs them on TensorFlow only (.ci/run); locally they
+# run on whichever backend KERAS_BACKEND names.
+ONE_BACKEND_MODULES = {
+    "test_dask",
+    "test_docs",
+    "test_integration",
+    "test_migration_docs",
+    "test_model_selection",
+    "test_packaging",
+    "test_plot",
+    "test_site",
+    "test_sklearn_callbacks",
+    "test_target",
+    "test_warnings",
+}
+
+
 def pytest_collection_modifyitems(config, items):
-    """On PyTorch, skip the ``quality`` tests.
+    """Mark the ``one_backend`` modules; on PyTorch, skip the ``quality`` tests.
 
     Their thresholds are scores of fixed-seed fits, met by TensorFlow's and
     JAX's draws of the initial weights; PyTorch draws others. What they would
     check on PyTorch, tests/test_backends.py checks directly: from the same
     weights, training on PyTorch follows the other backends' curves.
     """
+    for item in items:
+        if item.module is not None and item.module.__name__ in ONE_BACKEND_MODULES:
+            item.add_marker(pytest.mark.one_backend)
     if keras_backend() != "torch":
         return
     skip = pytest.mark.skip(

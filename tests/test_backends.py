@@ -164,6 +164,7 @@ print(keras.config.backend())
 """
 
 
+@pytest.mark.one_backend
 @other_backends
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 def test_a_file_saved_here_predicts_the_same_on_another_backend(
@@ -190,6 +191,7 @@ for name, y in [("DNNClassifier", np.load({y_class!r})), ("DNNRegressor", np.loa
 """
 
 
+@pytest.mark.one_backend
 @other_backends
 def test_a_file_saved_on_another_backend_predicts_the_same_here(other, data_for, tmp_path):
     # One X for both estimators: the regression targets fit any samples.
@@ -228,6 +230,7 @@ for name in ("DNNClassifier", "DNNRegressor"):
 """
 
 
+@pytest.mark.one_backend
 @other_backends
 def test_training_from_the_same_weights_follows_the_same_curve_on_another_backend(
     other, data_for, tmp_path
@@ -277,6 +280,7 @@ def test_training_does_not_import_tensorflow():
     assert "tensorflow" not in imported and repr(BACKEND) in imported
 
 
+@pytest.mark.one_backend
 @pytest.mark.skipif(not _installed("torch"), reason="PyTorch is not installed")
 @pytest.mark.parametrize("backend", [name for name in ("tensorflow", "jax") if _installed(name)])
 def test_training_on_another_backend_does_not_import_torch(backend):
