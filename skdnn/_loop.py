@@ -224,21 +224,21 @@ class TrainingRun:
         permutation = (
             self.shuffle_rng.permutation(self.train_idx) if config.shuffle else self.train_idx
         )
-        loss, metrics = trainer.train_epoch(
+        losses, metrics = trainer.train_epoch(
             self.data, permutation, config.batch_size, config.alpha, self.scale, self.offset
         )
-        if not np.isfinite(loss):
+        if not all(np.isfinite(value) for value in losses.values()):
             raise TrainingDivergedError(
-                f"The training loss became {loss} in epoch {epoch + 1}: training "
+                f"The training loss became {losses['loss']} in epoch {epoch + 1}: training "
                 f"diverged. Use a smaller learning_rate (now {config.learning_rate!r}) "
                 f"or scale the input features."
             )
-        logs = {"loss": loss, **metrics}
+        logs = {**losses, **metrics}
         callback_list.on_train_batch_end(n_batches - 1, logs)
         if self.validation is not None:
-            val_loss, val_metrics = trainer.evaluate(*self.validation, self.scale, self.offset)
-            logs["val_loss"] = val_loss
-            logs.update({f"val_{name}": value for name, value in val_metrics.items()})
+            val_losses, val_metrics = trainer.evaluate(*self.validation, self.scale, self.offset)
+            val_logs = {**val_losses, **val_metrics}
+            logs.update({f"val_{name}": value for name, value in val_logs.items()})
         for key, value in logs.items():
             self.result.history.setdefault(key, []).append(value)
         self.result.n_epochs += 1
@@ -282,10 +282,15 @@ class TrainingRun:
         converged (no ConvergenceWarning); with early stopping the best
         epoch's weights are still restored.
 
+        A regressor's rule watches the loss its optimizer minimizes, on the
+        standardized targets (``standardized_loss``), so that ``tol`` means
+        the same whatever the targets' units.
+
         Called by ``_epoch`` after this epoch's logs joined the history.
         """
         config = self.config
-        key = "val_loss" if config.early_stopping else "loss"
+        key = "standardized_loss" if "standardized_loss" in logs else "loss"
+        key = f"val_{key}" if config.early_stopping else key
         score = logs[key]
         self._no_improvement = self._no_improvement + 1 if score > self._best - config.tol else 0
         if score < self._best:

@@ -86,3 +86,65 @@ def test_weighted_target_standardization(regression_data):
     weighted = DNNRegressor(**FAST).fit(X, y, sample_weight=weights)
     subset = DNNRegressor(**FAST).fit(X[:60], y[:60])
     np.testing.assert_allclose(weighted._target_encoder.offset_, subset._target_encoder.offset_)
+
+
+# ----------------------------------------------------------------------------
+# The loss in the target's units
+# ----------------------------------------------------------------------------
+def _tutorial_fit(**params):
+    """The loss-functions tutorial: Dense(1) on make_regression, SGD, mse, 40 epochs."""
+    X, y = make_regression(n_samples=200, n_features=1, bias=5.0, noise=5.0, random_state=123)
+    tutorial = dict(
+        hidden_layer_sizes=(),
+        optimizer="sgd",
+        learning_rate=0.01,
+        momentum=0.0,
+        batch_size=32,
+        epochs=40,
+        loss="mse",
+        random_state=123,
+    )
+    return X, y, DNNRegressor(**{**tutorial, **params}).fit(X, y)
+
+
+def test_loss_is_in_the_target_units():
+    X, y, reg = _tutorial_fit(metrics=["mse"])
+    mse = np.mean((reg.predict(X) - y) ** 2)
+    # The last epoch's loss, averaged while the weights still move: close to
+    # the final weights' error, in y's units (about 21), as scikit-learn's
+    # loss_curve_ and Keras's model.fit report it.
+    assert reg.loss_curve_ == reg.history_["loss"]
+    assert reg.history_["loss"][-1] == pytest.approx(mse, rel=0.02)
+    assert reg.history_["loss"][-1] == pytest.approx(reg.history_["mse"][-1], rel=1e-5)
+    assert reg.best_loss_ == min(reg.loss_curve_)
+    # The loss the optimizer minimizes, on the standardized target, beside it.
+    assert reg.history_["standardized_loss"][-1] == pytest.approx(mse / np.var(y), rel=0.02)
+
+
+def test_validation_loss_in_units_of_several_targets_with_weights(regression_data):
+    X, y = regression_data
+    # Targets of very different scales: the loss in units is exact per
+    # output, not the standardized loss times one scale.
+    Y = np.c_[y, 1e-3 * y + X[:, 0], 50.0 * X[:, 1]]
+    weights = np.linspace(0.5, 2.0, 30)
+    reg = DNNRegressor(**FAST).fit(
+        X[:90], Y[:90], X_val=X[90:], y_val=Y[90:], sample_weight_val=weights
+    )
+    predicted = reg.predict(X[90:]).astype(np.float64)
+    # Keras's mse: the mean over the outputs, then the weighted mean over samples.
+    expected = np.average(np.mean((predicted - Y[90:]) ** 2, axis=1), weights=weights)
+    assert reg.history_["val_loss"][-1] == pytest.approx(expected, rel=1e-4)
+    standardized = (predicted - reg._target_encoder.offset_) / reg._target_encoder.scale_
+    target = reg._target_encoder.transform(Y[90:])
+    expected = np.average(np.mean((standardized - target) ** 2, axis=1), weights=weights)
+    assert reg.history_["val_standardized_loss"][-1] == pytest.approx(expected, rel=1e-3)
+
+
+def test_stopping_rule_watches_the_standardized_loss():
+    # tol is scale-free: the same fit on y and on 1000 * y stops at the same
+    # epoch (the standardized targets are the same), with losses 10^6 apart.
+    _, _, reg = _tutorial_fit(epochs=200, n_iter_no_change=3, tol=1e-3)
+    X, y = make_regression(n_samples=200, n_features=1, bias=5.0, noise=5.0, random_state=123)
+    scaled = DNNRegressor(**reg.get_params()).fit(X, 1000 * y)
+    assert scaled.n_iter_ == reg.n_iter_ < 200
+    np.testing.assert_allclose(scaled.loss_curve_, 1e6 * np.asarray(reg.loss_curve_), rtol=1e-3)
