@@ -15,6 +15,7 @@ import numpy as np
 from ._exceptions import TrainingDivergedError
 from ._inference import forward
 from ._keras_names import ADAPTIVE_MINIMUM_LEARNING_RATE
+from ._target import NO_FOLDING
 from ._trainer import NetworkState
 
 
@@ -134,6 +135,9 @@ class TrainingRun:
         ``observer.epoch_end(epoch, logs, trainer)`` after it, which returns
         True to end training (scikit-learn's callbacks, see
         ``_sklearn_callbacks.py``).
+    folding : object
+        Maps the trainer's weights to those ``callback_model`` holds and
+        back (a regressor's target scaling, see ``OutputScaling``).
     """
 
     def __init__(
@@ -150,6 +154,7 @@ class TrainingRun:
         callbacks=(),
         callback_model=None,
         observer=None,
+        folding=NO_FOLDING,
     ):
         self.trainer = trainer
         self.config = config
@@ -162,6 +167,7 @@ class TrainingRun:
         self.callbacks = list(callbacks)
         self.callback_model = callback_model
         self.observer = observer
+        self.folding = folding
         self.result = RunResult(history={key: list(values) for key, values in history.items()})
         self._best = np.inf
         self._best_weights = None
@@ -186,9 +192,7 @@ class TrainingRun:
         if self.callbacks:
             # A callback may still change the weights (EarlyStopping's
             # restore_best_weights): take them back after on_train_end.
-            self.trainer.state().assign_to(self.callback_model)
-            callback_list.on_train_end()
-            self.trainer.load(NetworkState.of(self.callback_model))
+            self._with_callback_model(callback_list.on_train_end)
         else:
             callback_list.on_train_end()
         self.result.state = self.trainer.state()
@@ -246,9 +250,7 @@ class TrainingRun:
             # User callbacks may read or change the model (weights, learning
             # rate) at the end of an epoch: hand it over up to date, and
             # take their changes back.
-            trainer.state().assign_to(self.callback_model)
-            callback_list.on_epoch_end(epoch, logs)
-            trainer.load(NetworkState.of(self.callback_model))
+            self._with_callback_model(lambda: callback_list.on_epoch_end(epoch, logs))
         else:
             callback_list.on_epoch_end(epoch, logs)
         if self.observer is not None and self.observer.epoch_end(epoch, logs, trainer):
@@ -260,6 +262,16 @@ class TrainingRun:
             self.result.converged = True
             return True
         return False
+
+    def _with_callback_model(self, call):
+        """Hand the trainer's state to the callbacks' model, ``call()``, and
+        take back what the callbacks changed."""
+        state = self.trainer.state()
+        folded = self.folding.fold(state)
+        folded.assign_to(self.callback_model)
+        call()
+        changed = NetworkState.of(self.callback_model)
+        self.trainer.load(self.folding.unfold(changed, like=(folded, state)))
 
     def _stop(self, logs):
         """Apply the stopping rule to this epoch; return whether to stop.

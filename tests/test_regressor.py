@@ -148,3 +148,49 @@ def test_stopping_rule_watches_the_standardized_loss():
     scaled = DNNRegressor(**reg.get_params()).fit(X, 1000 * y)
     assert scaled.n_iter_ == reg.n_iter_ < 200
     np.testing.assert_allclose(scaled.loss_curve_, 1e6 * np.asarray(reg.loss_curve_), rtol=1e-3)
+
+
+# ----------------------------------------------------------------------------
+# The output layer's weights in the target's units
+# ----------------------------------------------------------------------------
+def test_linear_model_weights_read_the_fitted_line():
+    X, y, reg = _tutorial_fit()
+    assert [layer.name for layer in reg.model_.layers] == ["input", "output"]
+    (slope,), intercept = (w.ravel() for w in reg.model_.get_layer("output").get_weights())
+    line = np.polyfit(X[:, 0], y, 1)
+    assert slope == pytest.approx(line[0], rel=0.05) and intercept == pytest.approx(line[1], abs=1)
+    # Keras's own predict and evaluate on model_ are in y's units, as predict is.
+    np.testing.assert_allclose(reg.predict(X), slope * X[:, 0] + intercept, rtol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(reg.model_.predict(X, verbose=0)).ravel(), reg.predict(X), rtol=1e-5
+    )
+    assert reg.model_.evaluate(X, y, verbose=0) == pytest.approx(
+        np.mean((reg.predict(X) - y) ** 2), rel=1e-4
+    )
+
+
+def test_folded_output_layer_survives_warm_start_partial_fit_and_persistence(tmp_path):
+    import pickle
+
+    import skdnn
+
+    X, y, reg = _tutorial_fit(epochs=5, hidden_layer_sizes=(4,))
+    Y = np.c_[y, 1e-3 * y]
+    reg = DNNRegressor(**{**reg.get_params(), "warm_start": True}).fit(X, Y)
+    expected = reg.predict(X)
+    reg.save(tmp_path / "reg.skdnn")
+    for copy in (pickle.loads(pickle.dumps(reg)), skdnn.load(tmp_path / "reg.skdnn")):
+        np.testing.assert_array_equal(copy.predict(X), expected)
+    # Training continues from the same (unfolded) weights: one epoch more
+    # on a copy and on the original agree, and improves on the first.
+    copy = pickle.loads(pickle.dumps(reg))
+    reg.set_params(epochs=1).fit(X, Y)
+    copy.partial_fit(X, Y)
+    np.testing.assert_allclose(copy.predict(X), reg.predict(X), rtol=1e-5, atol=1e-6)
+    assert reg.loss_curve_[-1] < reg.loss_curve_[0]
+    # A nonlinear output activation cannot take the scaling: a head layer does.
+    relu = DNNRegressor(**{**reg.get_params(), "output_activation": "relu"}).fit(X, y - y.min())
+    assert relu.model_.layers[-1].name == "target_scale"
+    np.testing.assert_allclose(
+        np.asarray(relu.model_.predict(X, verbose=0)).ravel(), relu.predict(X), rtol=1e-5
+    )
