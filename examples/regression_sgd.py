@@ -91,7 +91,7 @@ def main():
         predicted = model.predict(X_test)
         print(
             f"hidden_layer_sizes={hidden_layer_sizes}: {model.n_iter_} epochs, "
-            f"final training loss {model.loss_curve_[-1]:.4f} (standardized target)"
+            f"final training loss {model.loss_curve_[-1]:.2f} (MSE in y's units)"
         )
         print(
             f"  test MSE {mean_squared_error(y_test, predicted):.2f}, "
@@ -101,11 +101,9 @@ def main():
         # Keras's evaluate reports the compiled loss in the target's units.
         print(f"  model_.evaluate MSE {model.model_.evaluate(X_test, y_test, verbose=0):.2f}")
         if not hidden_layer_sizes:
+            # The output layer's weights are in y's units: the fitted line.
             weight, bias = model.model_.get_layer("output").get_weights()
-            scale = model.model_.get_layer("target_scale").get_config()
-            slope = weight[0, 0] * scale["scale"][0]
-            intercept = bias[0] * scale["scale"][0] + scale["offset"][0]
-            print(f"  learnt line: y = {slope:.2f} * x + {intercept:.2f}")
+            print(f"  learnt line: y = {weight[0, 0]:.2f} * x + {bias[0]:.2f}")
         models[f"hidden_layer_sizes={hidden_layer_sizes}"] = model
     plot_predictions(X_test, y_test, models)
 

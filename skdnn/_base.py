@@ -77,6 +77,7 @@ class _FitPlan:
     encoder: object
     architecture: dict
     model: object
+    folding: object  # between model's weights and the trainer's (see OutputScaling)
     start: NetworkState
     learning_rate: object  # a float to load into the optimizer, or None
     recompile: object  # (optimizer, loss, metrics) to compile model_ with, or None
@@ -562,6 +563,7 @@ default=None
         if warm:
             model = self.model_
             network = training_output(model)
+            folding = encoder.folding(model)
             optimizer, learning_rate, start = self._continued_optimizer(optimizer)
             if optimizer is not model.optimizer:
                 recompile = (optimizer, compile_loss, encoder.metrics(self.metrics))
@@ -570,6 +572,7 @@ default=None
                     model, optimizer, compile_loss, encoder.metrics(self.metrics)
                 )
                 start.assign_to(callback_model)
+            start = folding.unfold(start)
         else:
             model, network = self._build_network(architecture, encoder, int(seeds["network"]))
             model.compile(
@@ -578,7 +581,10 @@ default=None
                 metrics=encoder.metrics(self.metrics) or None,
             )
             optimizer.build(model.trainable_variables)
+            folding = encoder.folding(model)
+            # The initial weights train as drawn; the model holds them folded.
             start = NetworkState.of(model)
+            folding.fold(start).assign_weights_to(model)
             callback_model = model if callbacks else None
 
         n_train = len(train_idx)
@@ -624,6 +630,7 @@ default=None
             encoder=encoder,
             architecture=architecture,
             model=model,
+            folding=folding,
             start=start,
             learning_rate=learning_rate,
             recompile=recompile,
@@ -765,6 +772,7 @@ default=None
                 callbacks=plan.callbacks,
                 callback_model=plan.callback_model,
                 observer=plan.observer,
+                folding=plan.folding,
             )
             return run.run()
 
@@ -788,7 +796,7 @@ default=None
         if plan.recompile is not None:
             optimizer, loss, metrics = plan.recompile
             plan.model.compile(optimizer=optimizer, loss=loss, metrics=metrics or None)
-        result.state.assign_to(plan.model)
+        plan.folding.fold(result.state).assign_to(plan.model)
         for callback in plan.callbacks:
             callback.set_model(plan.model)
         vars(self).clear()

@@ -180,11 +180,17 @@ keras.optimizers.schedules.LearningRateSchedule, default=1e-3
         The trained Keras network, compiled with its optimizer and loss:
         ``model_.summary()``, ``model_.layers``, ``model_.get_weights()``,
         ``model_.evaluate(...)`` and ``model_.predict(...)`` work as in Keras.
+        A regressor's model predicts in the target's units, its linear
+        output layer's weights in those units (with an output activation, a
+        ``Rescaling`` layer follows the output layer instead).
 
     history_ : dict of str to list of float
         Per-epoch values: ``loss`` and each metric, and ``val_loss`` and
-        ``val_<metric>`` when ``early_stopping=True``. The validation loss
-        leaves out the L2 penalty.
+        ``val_<metric>`` with validation data. The validation loss leaves out
+        the L2 penalty. A regressor's ``loss`` is in the target's units,
+        without the L2 penalty; the loss its optimizer minimizes, on the
+        standardized target, is ``standardized_loss`` (and
+        ``val_standardized_loss``), which the stopping rule watches.
 
     loss_curve_ : list of float
         The training loss of each epoch (``history_["loss"]``).

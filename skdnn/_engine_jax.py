@@ -138,7 +138,8 @@ class JaxEngine:
 
     # -- training --------------------------------------------------------
     def train_epoch(self, data, permutation, batch_size, alpha, scale, offset):
-        """Run one epoch over the rows ``permutation``; return the mean loss."""
+        """Run one epoch over the rows ``permutation``; return the mean loss
+        and the mean loss in the targets' units (see :meth:`Objective.losses`)."""
         X, y, sample_weight = data
         n_samples = len(permutation)
         n_batches = -(-n_samples // batch_size)
@@ -150,7 +151,7 @@ class JaxEngine:
         )
         slots = np.arange(width)
         state = (*self._weights(), self._metric_values)
-        total = 0.0
+        total = units_total = 0.0
         for first in range(0, n_batches, per_call):
             rows = permutation[first * batch_size : (first + per_call) * batch_size]
             n_used = -(-len(rows) // batch_size)
@@ -163,7 +164,7 @@ class JaxEngine:
             mask = np.zeros((per_call, width), dtype=np.float32)
             mask[:n_used] = slots < counts[:, None]
             features = self._gather(X, index.reshape(-1), per_call * width)
-            state, loss_sum = self._train_chunk(
+            state, (loss_sum, units_sum) = self._train_chunk(
                 state,
                 _reshape(features, (per_call, width)),
                 y[index],
@@ -175,18 +176,20 @@ class JaxEngine:
                 offset,
             )
             total += float(loss_sum)
+            units_total += float(units_sum)
         *self._live, self._metric_values = state
         self._live = tuple(self._live)
-        return total / n_samples
+        return total / n_samples, units_total / n_samples
 
     def evaluate(self, X, y, sample_weight, scale, offset):
-        """Return the weighted sum of the losses on ``X``, updating the metrics."""
+        """Return the weighted sums of the losses on ``X``, as is and in the
+        targets' units, updating the metrics."""
         sparse = sp.issparse(X)
         rows_per_call = min(_bucket(X.shape[0]), EVALUATE_ROWS)
         X = _SparseRows(X) if sparse else X
         trainable, non_trainable, _ = self._weights()
         metric_values = self._metric_values
-        total = 0.0
+        total = units_total = 0.0
         for start in range(0, y.shape[0], rows_per_call):
             rows = np.arange(start, min(start + rows_per_call, y.shape[0]))
             n_real = len(rows)
@@ -197,7 +200,7 @@ class JaxEngine:
             targets = np.zeros((rows_per_call, *y.shape[1:]), dtype=y.dtype)
             targets[:n_real] = y[rows]
             features = self._gather(X, rows, rows_per_call)
-            metric_values, loss_sum = self._evaluate_chunk(
+            metric_values, (loss_sum, units_sum) = self._evaluate_chunk(
                 trainable,
                 non_trainable,
                 metric_values,
@@ -209,8 +212,9 @@ class JaxEngine:
                 offset,
             )
             total += float(loss_sum)
+            units_total += float(units_sum)
         self._metric_values = metric_values
-        return total
+        return total, units_total
 
 
 def _reshape(features, shape):
@@ -309,7 +313,7 @@ def _compile_functions(spec, model, optimizer, metrics, sharding):
                 z, non_trainable, regularization = model.stateless_call(
                     trainable, non_trainable, as_input(X_batch), training=True, return_losses=True
                 )
-                data_loss, penalty = objective.losses(
+                data_loss, penalty, units_loss = objective.losses(
                     y_batch,
                     z,
                     w_batch,
@@ -320,29 +324,33 @@ def _compile_functions(spec, model, optimizer, metrics, sharding):
                 )
                 # Layers' own regularization losses (a user's body), added
                 # to the batch's loss as Keras does.
-                loss = batch_loss(data_loss, penalty, keras.ops.sum(w_batch)) + sum(regularization)
-                return loss, (z, non_trainable)
+                weight_total = keras.ops.sum(w_batch)
+                loss = batch_loss(data_loss, penalty, weight_total) + sum(regularization)
+                units = batch_loss(units_loss, 0.0, weight_total)
+                return loss, (z, non_trainable, units)
 
-            (loss, (z, non_trainable)), gradients = jax.value_and_grad(loss_of, has_aux=True)(
-                trainable, non_trainable
-            )
+            (loss, (z, non_trainable, units)), gradients = jax.value_and_grad(
+                loss_of, has_aux=True
+            )(trainable, non_trainable)
             trainable, optimizer_values = optimizer.stateless_apply(
                 optimizer_values, gradients, trainable
             )
             metric_values = update_metrics(metric_values, y_batch, z, m_batch, scale, offset)
-            total = total + loss * keras.ops.sum(m_batch)
+            size = keras.ops.sum(m_batch)
+            total = (total[0] + loss * size, total[1] + units * size)
             return trainable, non_trainable, optimizer_values, metric_values, total
 
         trainable, non_trainable, optimizer_values, metric_values = state
-        carry = (trainable, non_trainable, optimizer_values, metric_values, np.float32(0.0))
+        zero = np.float32(0.0)
+        carry = (trainable, non_trainable, optimizer_values, metric_values, (zero, zero))
         *state, total = jax.lax.fori_loop(0, n_batches, step, carry)
         return tuple(state), total
 
     def evaluate_chunk(trainable, non_trainable, metric_values, X, y, weights, mask, scale, offset):
         z, _ = model.stateless_call(trainable, non_trainable, as_input(X), training=False)
         metric_values = update_metrics(metric_values, y, z, mask, scale, offset)
-        data_loss, _ = objective.losses(y, z, weights, (), 0.0, scale, offset)
-        return metric_values, data_loss
+        data_loss, _, units_loss = objective.losses(y, z, weights, (), 0.0, scale, offset)
+        return metric_values, (data_loss, units_loss)
 
     def metric_results(metric_values):
         return [

@@ -123,10 +123,11 @@ class TensorFlowEngine(VariableState):
         )
 
     def train_epoch(self, data, permutation, batch_size, alpha, scale, offset):
-        """Run one epoch over the rows ``permutation``; return the mean loss."""
+        """Run one epoch over the rows ``permutation``; return the mean loss
+        and the mean loss in the targets' units (see :meth:`Objective.losses`)."""
         import tensorflow as tf
 
-        loss = self._train_epoch(
+        loss, units_loss = self._train_epoch(
             *data,
             tf.constant(permutation, dtype=tf.int32),
             tf.constant(batch_size, dtype=tf.int32),
@@ -134,13 +135,15 @@ class TensorFlowEngine(VariableState):
             scale,
             offset,
         )
-        return float(loss)
+        return float(loss), float(units_loss)
 
     def evaluate(self, X, y, sample_weight, scale, offset):
-        """Return the weighted sum of the losses on ``X`` (a float32 array
-        or a SciPy sparse matrix), updating the metrics."""
+        """Return the weighted sums of the losses on ``X`` (a float32 array
+        or a SciPy sparse matrix), as is and in the targets' units, updating
+        the metrics."""
         X = as_training_features(X) if sp.issparse(X) else X
-        return float(self._evaluate(X, y, sample_weight, scale, offset))
+        loss, units_loss = self._evaluate(X, y, sample_weight, scale, offset)
+        return float(loss), float(units_loss)
 
 
 def _compile_functions(spec, model, optimizer, metrics):
@@ -185,7 +188,7 @@ def _compile_functions(spec, model, optimizer, metrics):
         weights = tf.gather(sample_weight, indices)
         with tf.GradientTape() as tape:
             z = model(X_batch, training=True)
-            data_loss, penalty = objective.losses(
+            data_loss, penalty, units_loss = objective.losses(
                 y_batch, z, weights, kernels, alpha, scale, offset
             )
             # Layers' own regularization losses (a user's body), added to
@@ -209,7 +212,7 @@ def _compile_functions(spec, model, optimizer, metrics):
         else:
             optimizer.apply_gradients(zip(gradients, trainable, strict=True))
         update_metrics(y_batch, z, scale, offset)
-        return loss
+        return loss, batch_loss(units_loss, 0.0, weight_total)
 
     def run_step(X, y, sample_weight, indices, alpha, scale, offset):
         weight_total = tf.reduce_sum(tf.gather(sample_weight, indices))
@@ -231,31 +234,37 @@ def _compile_functions(spec, model, optimizer, metrics):
                 offset,
             )
 
-        per_replica = strategy.run(replica_step, args=(indices,))
-        return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+        loss, units_loss = strategy.run(replica_step, args=(indices,))
+        return tuple(
+            strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
+            for value in (loss, units_loss)
+        )
 
     def train_epoch(X, y, sample_weight, permutation, batch_size, alpha, scale, offset):
         n_samples = tf.shape(permutation)[0]
         n_batches = (n_samples + batch_size - 1) // batch_size
 
-        def batch_loop(batch, total):
+        def batch_loop(batch, total, units_total):
             indices = permutation[batch * batch_size : (batch + 1) * batch_size]
-            loss = run_step(X, y, sample_weight, indices, alpha, scale, offset)
-            return batch + 1, total + loss * tf.cast(tf.shape(indices)[0], tf.float32)
+            loss, units_loss = run_step(X, y, sample_weight, indices, alpha, scale, offset)
+            size = tf.cast(tf.shape(indices)[0], tf.float32)
+            return batch + 1, total + loss * size, units_total + units_loss * size
 
-        _, total = tf.while_loop(
-            lambda batch, total: batch < n_batches,
+        _, total, units_total = tf.while_loop(
+            lambda batch, total, units_total: batch < n_batches,
             batch_loop,
-            (tf.constant(0), tf.constant(0.0)),
+            (tf.constant(0), tf.constant(0.0), tf.constant(0.0)),
         )
-        return total / tf.cast(n_samples, tf.float32)
+        n = tf.cast(n_samples, tf.float32)
+        return total / n, units_total / n
 
     def evaluate(X, y, sample_weight, scale, offset):
         if spec.sparse_input:
             X = gather_rows(X, tf.range(tf.shape(y)[0]))
         z = model(X, training=False)
         update_metrics(y, z, scale, offset)
-        return objective.losses(y, z, sample_weight, (), 0.0, scale, offset)[0]
+        data_loss, _, units_loss = objective.losses(y, z, sample_weight, (), 0.0, scale, offset)
+        return data_loss, units_loss
 
     # Fixed signatures: one trace per trainer, whatever the number of rows.
     target_dtype, target_shape = spec.target_signature

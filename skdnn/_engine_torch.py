@@ -100,7 +100,8 @@ class TorchEngine(VariableState):
                 ) from error
 
     def train_epoch(self, data, permutation, batch_size, alpha, scale, offset):
-        """Run one epoch over the rows ``permutation``; return the mean loss."""
+        """Run one epoch over the rows ``permutation``; return the mean loss
+        and the mean loss in the targets' units (see :meth:`Objective.losses`)."""
         torch = self._torch
         X, y, sample_weight = data
         model, objective, trainable = self.model, self._objective, self._trainable
@@ -108,32 +109,36 @@ class TorchEngine(VariableState):
         scale, offset = self._tensor(scale, "float32"), self._tensor(offset, "float32")
         order = self._tensor(permutation, "int64")
         total = torch.zeros((), device=order.device)
+        units_total = torch.zeros((), device=order.device)
         for start in range(0, len(permutation), batch_size):
             indices = order[start : start + batch_size]
             X_batch = self._batch(X, permutation[start : start + batch_size], indices)
             y_batch = torch.index_select(y, 0, indices)
             weights = torch.index_select(sample_weight, 0, indices)
             z = model(X_batch, training=True)
-            data_loss, penalty = objective.losses(
+            data_loss, penalty, units_loss = objective.losses(
                 y_batch, z, weights, self._kernels, alpha, scale, offset
             )
             # Layers' own regularization losses (a user's body), added to
             # the batch's loss as Keras does.
-            loss = batch_loss(data_loss, penalty, torch.sum(weights)) + sum(model.losses)
+            weight_total = torch.sum(weights)
+            loss = batch_loss(data_loss, penalty, weight_total) + sum(model.losses)
             gradients = torch.autograd.grad(loss, parameters, allow_unused=True)
             with torch.no_grad():
                 self.optimizer.apply(list(gradients), trainable)
                 self._metric_update(y_batch, z.detach(), scale, offset)
                 total += loss.detach() * len(indices)
-        return float(total) / len(permutation)
+                units_total += batch_loss(units_loss.detach(), 0.0, weight_total) * len(indices)
+        return float(total) / len(permutation), float(units_total) / len(permutation)
 
     def evaluate(self, X, y, sample_weight, scale, offset):
-        """Return the weighted sum of the losses on ``X`` (a float32 array
-        or a SciPy sparse matrix), updating the metrics."""
+        """Return the weighted sums of the losses on ``X`` (a float32 array
+        or a SciPy sparse matrix), as is and in the targets' units, updating
+        the metrics."""
         torch = self._torch
         scale, offset = self._tensor(scale, "float32"), self._tensor(offset, "float32")
         rows_per_call = max(1, EVALUATE_BYTES // max(self._row_bytes, 1))
-        total = 0.0
+        total = units_total = 0.0
         with torch.no_grad():
             for start in range(0, y.shape[0], rows_per_call):
                 chunk = slice(start, start + rows_per_call)
@@ -142,6 +147,9 @@ class TorchEngine(VariableState):
                 z = self.model(self._tensor(features, "float32"), training=False)
                 self._metric_update(targets, z, scale, offset)
                 weights = self._tensor(sample_weight[chunk], "float32")
-                data_loss, _ = self._objective.losses(targets, z, weights, (), 0.0, scale, offset)
+                data_loss, _, units_loss = self._objective.losses(
+                    targets, z, weights, (), 0.0, scale, offset
+                )
                 total += float(data_loss)
-        return total
+                units_total += float(units_loss)
+        return total, units_total

@@ -15,6 +15,7 @@ import numpy as np
 from ._exceptions import TrainingDivergedError
 from ._inference import forward
 from ._keras_names import ADAPTIVE_MINIMUM_LEARNING_RATE
+from ._target import NO_FOLDING
 from ._trainer import NetworkState
 
 
@@ -134,6 +135,9 @@ class TrainingRun:
         ``observer.epoch_end(epoch, logs, trainer)`` after it, which returns
         True to end training (scikit-learn's callbacks, see
         ``_sklearn_callbacks.py``).
+    folding : object
+        Maps the trainer's weights to those ``callback_model`` holds and
+        back (a regressor's target scaling, see ``OutputScaling``).
     """
 
     def __init__(
@@ -150,6 +154,7 @@ class TrainingRun:
         callbacks=(),
         callback_model=None,
         observer=None,
+        folding=NO_FOLDING,
     ):
         self.trainer = trainer
         self.config = config
@@ -162,6 +167,7 @@ class TrainingRun:
         self.callbacks = list(callbacks)
         self.callback_model = callback_model
         self.observer = observer
+        self.folding = folding
         self.result = RunResult(history={key: list(values) for key, values in history.items()})
         self._best = np.inf
         self._best_weights = None
@@ -186,9 +192,7 @@ class TrainingRun:
         if self.callbacks:
             # A callback may still change the weights (EarlyStopping's
             # restore_best_weights): take them back after on_train_end.
-            self.trainer.state().assign_to(self.callback_model)
-            callback_list.on_train_end()
-            self.trainer.load(NetworkState.of(self.callback_model))
+            self._with_callback_model(callback_list.on_train_end)
         else:
             callback_list.on_train_end()
         self.result.state = self.trainer.state()
@@ -224,21 +228,21 @@ class TrainingRun:
         permutation = (
             self.shuffle_rng.permutation(self.train_idx) if config.shuffle else self.train_idx
         )
-        loss, metrics = trainer.train_epoch(
+        losses, metrics = trainer.train_epoch(
             self.data, permutation, config.batch_size, config.alpha, self.scale, self.offset
         )
-        if not np.isfinite(loss):
+        if not all(np.isfinite(value) for value in losses.values()):
             raise TrainingDivergedError(
-                f"The training loss became {loss} in epoch {epoch + 1}: training "
+                f"The training loss became {losses['loss']} in epoch {epoch + 1}: training "
                 f"diverged. Use a smaller learning_rate (now {config.learning_rate!r}) "
                 f"or scale the input features."
             )
-        logs = {"loss": loss, **metrics}
+        logs = {**losses, **metrics}
         callback_list.on_train_batch_end(n_batches - 1, logs)
         if self.validation is not None:
-            val_loss, val_metrics = trainer.evaluate(*self.validation, self.scale, self.offset)
-            logs["val_loss"] = val_loss
-            logs.update({f"val_{name}": value for name, value in val_metrics.items()})
+            val_losses, val_metrics = trainer.evaluate(*self.validation, self.scale, self.offset)
+            val_logs = {**val_losses, **val_metrics}
+            logs.update({f"val_{name}": value for name, value in val_logs.items()})
         for key, value in logs.items():
             self.result.history.setdefault(key, []).append(value)
         self.result.n_epochs += 1
@@ -246,9 +250,7 @@ class TrainingRun:
             # User callbacks may read or change the model (weights, learning
             # rate) at the end of an epoch: hand it over up to date, and
             # take their changes back.
-            trainer.state().assign_to(self.callback_model)
-            callback_list.on_epoch_end(epoch, logs)
-            trainer.load(NetworkState.of(self.callback_model))
+            self._with_callback_model(lambda: callback_list.on_epoch_end(epoch, logs))
         else:
             callback_list.on_epoch_end(epoch, logs)
         if self.observer is not None and self.observer.epoch_end(epoch, logs, trainer):
@@ -260,6 +262,16 @@ class TrainingRun:
             self.result.converged = True
             return True
         return False
+
+    def _with_callback_model(self, call):
+        """Hand the trainer's state to the callbacks' model, ``call()``, and
+        take back what the callbacks changed."""
+        state = self.trainer.state()
+        folded = self.folding.fold(state)
+        folded.assign_to(self.callback_model)
+        call()
+        changed = NetworkState.of(self.callback_model)
+        self.trainer.load(self.folding.unfold(changed, like=(folded, state)))
 
     def _stop(self, logs):
         """Apply the stopping rule to this epoch; return whether to stop.
@@ -282,10 +294,15 @@ class TrainingRun:
         converged (no ConvergenceWarning); with early stopping the best
         epoch's weights are still restored.
 
+        A regressor's rule watches the loss its optimizer minimizes, on the
+        standardized targets (``standardized_loss``), so that ``tol`` means
+        the same whatever the targets' units.
+
         Called by ``_epoch`` after this epoch's logs joined the history.
         """
         config = self.config
-        key = "val_loss" if config.early_stopping else "loss"
+        key = "standardized_loss" if "standardized_loss" in logs else "loss"
+        key = f"val_{key}" if config.early_stopping else key
         score = logs[key]
         self._no_improvement = self._no_improvement + 1 if score > self._best - config.tol else 0
         if score < self._best:

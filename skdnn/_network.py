@@ -70,6 +70,7 @@ def build_network(
         Parameter-free layer applied after the output layer to turn the
         training output into predictions (a softmax, or a rescaling to the
         target's units). The loss is computed on the output before it.
+        Without a head, ``model`` and ``train_model`` are one model.
     seed : int, default=0
         Seed from which every initializer and dropout layer is seeded.
     sparse_input : bool, default=False
@@ -125,9 +126,10 @@ def build_network(
         kernel_initializer=keras.initializers.GlorotUniform(seed=next(seeds)),
         name="output",
     )(x)
-    train_model = keras.Model(inputs, outputs, name="train_network")
     if head is None:
-        return train_model, train_model
+        model = keras.Model(inputs, outputs, name="network")
+        return model, model
+    train_model = keras.Model(inputs, outputs, name="train_network")
     return keras.Model(inputs, head(outputs), name="network"), train_model
 
 
@@ -397,7 +399,8 @@ def build_body_network(body, input_shape, n_outputs, *, output_activation=None, 
         kernel_initializer=keras.initializers.GlorotUniform(seed=seed),
         name="output",
     )(features)
-    train_model = keras.Model(inputs, outputs, name="train_network")
     if head is None:
-        return train_model, train_model
+        model = keras.Model(inputs, outputs, name="network")
+        return model, model
+    train_model = keras.Model(inputs, outputs, name="train_network")
     return keras.Model(inputs, head(outputs), name="network"), train_model

@@ -79,10 +79,15 @@ class Objective:
         self.one_hot_depth = spec.one_hot_depth
 
     def losses(self, y, z, sample_weight, kernels, alpha, scale, offset):
-        """Return ``(weighted sum of the batch's losses, L2 penalty)``.
+        """Return ``(weighted sum of the batch's losses, L2 penalty, weighted
+        sum of the losses in the targets' units)``.
 
-        The training loss of a batch is their sum divided by the batch's
-        weight, as in scikit-learn's MLP (see :func:`batch_loss`).
+        The training loss of a batch is the first two's sum divided by the
+        batch's weight, as in scikit-learn's MLP (see :func:`batch_loss`).
+        The third is the same loss on targets and predictions mapped back by
+        the affine transform (a regressor's standardized targets to their
+        units), the loss a regressor reports; for any other transform it is
+        the first.
         """
         import keras
 
@@ -92,7 +97,11 @@ class Objective:
             y = keras.ops.one_hot(keras.ops.cast(y, "int32"), self.one_hot_depth)
         data_loss = keras.ops.sum(self.loss(y, z) * sample_weight)
         penalty = 0.5 * alpha * sum(keras.ops.sum(keras.ops.square(k)) for k in kernels)
-        return data_loss, penalty
+        units_loss = data_loss
+        if self.output_transform == "affine" and not self.loss_on_predictions:
+            units = self.loss(y * scale + offset, z * scale + offset)
+            units_loss = keras.ops.sum(units * sample_weight)
+        return data_loss, penalty, units_loss
 
     def metric_inputs(self, metrics, y, z, scale, offset):
         """Yield ``(metric, targets, predictions)`` for updating each metric.

@@ -35,8 +35,11 @@ def _skdnn_curves(estimator, metric):
         available = sorted(k for k in history if not k.startswith("val_"))
         raise _unknown_metric(metric, f"{type(estimator).__name__} during training", available)
     best_epoch = None
-    if "val_loss" in history and estimator.early_stopping:
-        best_epoch = int(np.argmin(history["val_loss"])) + 1
+    # The epoch early stopping restored: a regressor's watches its
+    # standardized loss (see TrainingRun._stop).
+    monitored = "val_standardized_loss" if "val_standardized_loss" in history else "val_loss"
+    if monitored in history and estimator.early_stopping:
+        best_epoch = int(np.argmin(history[monitored])) + 1
     return {
         "train_values": history[metric],
         "val_values": history.get(f"val_{metric}"),

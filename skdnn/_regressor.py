@@ -17,8 +17,9 @@ class DNNRegressor(RegressorMixin, BaseDNN):
     A multilayer perceptron whose architecture and training are
     hyperparameters, for one or several continuous targets. Targets are
     standardized inside the estimator, so their scale does not matter; the
-    Keras model ``model_`` ends with a rescaling layer and predicts in the
-    targets' own units.
+    Keras model ``model_`` predicts in the targets' own units, its linear
+    output layer's weights in those units (with an ``output_activation``, a
+    rescaling layer follows the output layer instead).
 
     Parameters
     ----------
@@ -158,7 +159,7 @@ class DNNRegressor(RegressorMixin, BaseDNN):
             Predicted values, 1-D when ``y`` was 1-D in ``fit``.
         """
         output = self._raw_predict(X)
-        return self._target_encoder.inverse_transform(output)
+        return self._target_encoder.predictions(self.model_, output)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

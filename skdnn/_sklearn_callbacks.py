@@ -201,7 +201,7 @@ class EpochObserver:
 
         work, plan = self.work, self.plan
         model = keras.models.clone_model(plan.model)
-        self._state().assign_weights_to(model)
+        plan.folding.fold(self._state()).assign_weights_to(model)
         history = {key: list(values) for key, values in self._history.items()}
         attributes = plan.fitted_attributes(model, self._n_iter, history)
         attributes.update(

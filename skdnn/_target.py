@@ -9,6 +9,8 @@ loss, output transform, scaling and metrics the task needs, whether new
 targets can continue a warm start, and how its fitted state is saved.
 """
 
+import dataclasses
+
 import numpy as np
 from scipy.special import expit
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -156,6 +158,10 @@ class ClassLabelEncoder(TransformerMixin, BaseEstimator):
         """``(scale, offset)`` of the output transform: none for classes."""
         return np.float32(1.0), np.float32(0.0)
 
+    def folding(self, model):
+        """How ``model``'s weights map to the trainer's: they are the same."""
+        return NO_FOLDING
+
     def loss(self, loss):
         """Return ``(training loss, whether it takes probabilities, whether it
         takes one-hot targets, compile loss)``.
@@ -281,8 +287,11 @@ def _check_one_hot(y, loss):
 class TargetStandardizer(TransformerMixin, BaseEstimator):
     """Standardize regression targets so that their scale does not matter.
 
-    The network learns ``(y - offset_) / scale_``; its head layer maps the
-    output back, so the Keras model predicts in the target's own units.
+    The network learns ``(y - offset_) / scale_``. The Keras model the
+    estimator exposes predicts in the target's own units: with a linear
+    output layer the scaling is folded into that layer's weights (see
+    :class:`OutputScaling`); with an output activation, which the scaling
+    cannot pass through, a ``Rescaling`` head layer maps the output back.
 
     Parameters
     ----------
@@ -349,16 +358,38 @@ class TargetStandardizer(TransformerMixin, BaseEstimator):
 
     # The output head ---------------------------------------------------------
     def head_layer(self):
-        """A Keras layer that maps standardized outputs to target units."""
+        """A Keras layer that maps standardized outputs to target units, or
+        None when the scaling is folded into a linear output layer."""
         import keras
 
+        if self.output_activation is None:
+            return None
         return keras.layers.Rescaling(
-            scale=self.scale_.tolist(), offset=self.offset_.tolist(), name="target_scale"
+            scale=self.scale_.tolist(), offset=self.offset_.tolist(), name=HEAD_NAME
         )
 
     def scaling(self):
         """``(scale, offset)``: training output times scale plus offset gives units."""
         return self.scale_.astype(np.float32), self.offset_.astype(np.float32)
+
+    def folding(self, model):
+        """How ``model``'s weights map to the trainer's (see :class:`OutputScaling`).
+
+        A model with the ``Rescaling`` head (an output activation, or a
+        model saved by an skdnn before the folding) holds the trainer's
+        weights as they are.
+        """
+        if _has_head(model):
+            return NO_FOLDING
+        return OutputScaling(model, self.scale_, self.offset_)
+
+    def predictions(self, model, output):
+        """Predictions from the output of ``model``'s output layer: in the
+        targets' units already when the scaling is folded into it."""
+        if _has_head(model):
+            return self.inverse_transform(output)
+        output = np.asarray(output)
+        return output.ravel() if self.y_ndim_ == 1 else output
 
     def loss(self, loss):
         """Return ``(training loss, whether it takes predictions, whether it
@@ -415,6 +446,85 @@ class TargetStandardizer(TransformerMixin, BaseEstimator):
         self.n_outputs_ = int(state["n_outputs"])
         self.y_ndim_ = int(state["y_ndim"])
         return self
+
+
+# The name of the regressor's Rescaling head layer.
+HEAD_NAME = "target_scale"
+
+
+def _has_head(model):
+    return any(layer.name == HEAD_NAME for layer in model.layers)
+
+
+class _NoFolding:
+    """The model's weights are the trainer's."""
+
+    @staticmethod
+    def fold(state):
+        return state
+
+    @staticmethod
+    def unfold(state, like=None):
+        return state
+
+
+NO_FOLDING = _NoFolding()
+
+
+class OutputScaling:
+    """A regressor's target scaling, folded into its model's output layer.
+
+    The trainer learns the standardized targets, ``z = x @ W + b``; the
+    model the user sees (``model_``) predicts ``z * scale + offset`` with
+    the same layers, its output layer's weights being ``W * scale`` and
+    ``b * scale + offset``. So a linear model's weights read the fitted
+    line in the targets' units. Weights go folded into the model and
+    unfolded into the trainer; the optimizer's state (moments of the
+    unfolded weights) stays the trainer's.
+
+    Parameters
+    ----------
+    model : keras.Model
+        The model whose layer ``"output"`` holds the folded weights.
+    scale, offset : ndarray of shape (n_outputs,)
+    """
+
+    def __init__(self, model, scale, offset):
+        layer = model.get_layer("output")
+        positions = {id(v): i for i, v in enumerate(model.trainable_variables)}
+        self._kernel, self._bias = positions[id(layer.kernel)], positions[id(layer.bias)]
+        self._scale = np.asarray(scale, dtype=np.float64)
+        self._offset = np.asarray(offset, dtype=np.float64)
+
+    def _map(self, state, kernel, bias):
+        trainable = list(state.trainable)
+        for i, function in ((self._kernel, kernel), (self._bias, bias)):
+            value = np.asarray(trainable[i])
+            trainable[i] = function(value.astype(np.float64)).astype(value.dtype)
+        return dataclasses.replace(state, trainable=trainable)
+
+    def fold(self, state):
+        """The :class:`~skdnn._trainer.NetworkState` ``state`` of the trainer,
+        its output layer in the targets' units."""
+        return self._map(state, lambda w: w * self._scale, lambda b: b * self._scale + self._offset)
+
+    def unfold(self, state, like=None):
+        """The trainer's state from a folded ``state``.
+
+        ``like``, a pair ``(folded, unfolded)`` of states, gives the exact
+        unfolded weights where ``state`` still holds the folded ones (those
+        a callback left unchanged): a round trip would round them.
+        """
+        unfolded = self._map(
+            state, lambda w: w / self._scale, lambda b: (b - self._offset) / self._scale
+        )
+        if like is None:
+            return unfolded
+        trainable = list(unfolded.trainable)
+        for i in (self._kernel, self._bias):
+            if np.array_equal(state.trainable[i], like[0].trainable[i]):
+                trainable[i] = like[1].trainable[i]
+        return dataclasses.replace(unfolded, trainable=trainable)
 
 
 ENCODERS = {cls.__name__: cls for cls in (ClassLabelEncoder, TargetStandardizer)}

@@ -300,6 +300,9 @@ class Trainer:
         self._state_variables = [v for v in model.non_trainable_variables if id(v) not in rate_ids]
         self._begin(spec)
         self._engine = engine(spec, model, optimizer, metrics)
+        # A regressor reports its loss in the targets' units, and the loss
+        # its optimizer minimizes (on standardized targets) beside it.
+        self._units_loss = spec.output_transform == "affine" and not spec.loss_on_predictions
 
     @property
     def model(self):
@@ -364,25 +367,38 @@ class Trainer:
     def _metric_results(self):
         return self._engine.metric_results()
 
+    def _losses(self, loss, units_loss):
+        """The epoch's losses by name: ``"loss"``, and for a regressor (in
+        the targets' units) ``"standardized_loss"`` beside it."""
+        if self._units_loss:
+            return {"loss": units_loss, "standardized_loss": loss}
+        return {"loss": loss}
+
     def train_epoch(self, data, permutation, batch_size, alpha, scale, offset):
         """Run one epoch over the rows ``permutation`` of ``data`` (from
-        :meth:`data`); return ``(mean loss, metrics)``."""
+        :meth:`data`); return ``(losses, metrics)``, dicts of name to mean
+        value (see :meth:`_losses`)."""
         self._reset_metrics()
-        loss = self._engine.train_epoch(data, permutation, batch_size, alpha, scale, offset)
-        return loss, self._metric_results()
+        losses = self._engine.train_epoch(data, permutation, batch_size, alpha, scale, offset)
+        return self._losses(*losses), self._metric_results()
 
     def evaluate(self, X, y, sample_weight, scale, offset):
-        """Return ``(weighted mean loss without penalty, metrics)`` on held-out data.
+        """Return ``(losses, metrics)`` on held-out data: the weighted mean
+        losses without penalty (see :meth:`_losses`), and the metrics.
 
         ``X`` is a float32 array or a SciPy sparse matrix.
         """
         self._reset_metrics()
-        total = 0.0
+        total = units_total = 0.0
         for start in range(0, X.shape[0], EVALUATE_CHUNK_SIZE):
             chunk = slice(start, start + EVALUATE_CHUNK_SIZE)
-            total += self._engine.evaluate(X[chunk], y[chunk], sample_weight[chunk], scale, offset)
+            loss, units_loss = self._engine.evaluate(
+                X[chunk], y[chunk], sample_weight[chunk], scale, offset
+            )
+            total, units_total = total + loss, units_total + units_loss
         weight_sum = float(np.sum(sample_weight))
-        return (total / weight_sum if weight_sum else 0.0), self._metric_results()
+        means = (value / weight_sum if weight_sum else 0.0 for value in (total, units_total))
+        return self._losses(*means), self._metric_results()
 
 
 # ----------------------------------------------------------------------------

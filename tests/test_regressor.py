@@ -103,3 +103,111 @@ def test_string_targets_are_named_with_the_classifier_to_use(where, regression_d
     assert "use DNNClassifier" in message
     # Numbers written as strings are numbers, as in scikit-learn.
     assert DNNRegressor(**{**FAST, "epochs": 1}).fit(X, y.astype(str)).n_iter_ == 1
+
+
+# ----------------------------------------------------------------------------
+# The loss in the target's units
+# ----------------------------------------------------------------------------
+def _tutorial_fit(**params):
+    """The loss-functions tutorial: Dense(1) on make_regression, SGD, mse, 40 epochs."""
+    X, y = make_regression(n_samples=200, n_features=1, bias=5.0, noise=5.0, random_state=123)
+    tutorial = dict(
+        hidden_layer_sizes=(),
+        optimizer="sgd",
+        learning_rate=0.01,
+        momentum=0.0,
+        batch_size=32,
+        epochs=40,
+        loss="mse",
+        random_state=123,
+    )
+    return X, y, DNNRegressor(**{**tutorial, **params}).fit(X, y)
+
+
+def test_loss_is_in_the_target_units():
+    X, y, reg = _tutorial_fit(metrics=["mse"])
+    mse = np.mean((reg.predict(X) - y) ** 2)
+    # The last epoch's loss, averaged while the weights still move: close to
+    # the final weights' error, in y's units (about 21), as scikit-learn's
+    # loss_curve_ and Keras's model.fit report it.
+    assert reg.loss_curve_ == reg.history_["loss"]
+    assert reg.history_["loss"][-1] == pytest.approx(mse, rel=0.02)
+    assert reg.history_["loss"][-1] == pytest.approx(reg.history_["mse"][-1], rel=1e-5)
+    assert reg.best_loss_ == min(reg.loss_curve_)
+    # The loss the optimizer minimizes, on the standardized target, beside it.
+    assert reg.history_["standardized_loss"][-1] == pytest.approx(mse / np.var(y), rel=0.02)
+
+
+def test_validation_loss_in_units_of_several_targets_with_weights(regression_data):
+    X, y = regression_data
+    # Targets of very different scales: the loss in units is exact per
+    # output, not the standardized loss times one scale.
+    Y = np.c_[y, 1e-3 * y + X[:, 0], 50.0 * X[:, 1]]
+    weights = np.linspace(0.5, 2.0, 30)
+    reg = DNNRegressor(**FAST).fit(
+        X[:90], Y[:90], X_val=X[90:], y_val=Y[90:], sample_weight_val=weights
+    )
+    predicted = reg.predict(X[90:]).astype(np.float64)
+    # Keras's mse: the mean over the outputs, then the weighted mean over samples.
+    expected = np.average(np.mean((predicted - Y[90:]) ** 2, axis=1), weights=weights)
+    assert reg.history_["val_loss"][-1] == pytest.approx(expected, rel=1e-4)
+    standardized = (predicted - reg._target_encoder.offset_) / reg._target_encoder.scale_
+    target = reg._target_encoder.transform(Y[90:])
+    expected = np.average(np.mean((standardized - target) ** 2, axis=1), weights=weights)
+    assert reg.history_["val_standardized_loss"][-1] == pytest.approx(expected, rel=1e-3)
+
+
+def test_stopping_rule_watches_the_standardized_loss():
+    # tol is scale-free: the same fit on y and on 1000 * y stops at the same
+    # epoch (the standardized targets are the same), with losses 10^6 apart.
+    _, _, reg = _tutorial_fit(epochs=200, n_iter_no_change=3, tol=1e-3)
+    X, y = make_regression(n_samples=200, n_features=1, bias=5.0, noise=5.0, random_state=123)
+    scaled = DNNRegressor(**reg.get_params()).fit(X, 1000 * y)
+    assert scaled.n_iter_ == reg.n_iter_ < 200
+    np.testing.assert_allclose(scaled.loss_curve_, 1e6 * np.asarray(reg.loss_curve_), rtol=1e-3)
+
+
+# ----------------------------------------------------------------------------
+# The output layer's weights in the target's units
+# ----------------------------------------------------------------------------
+def test_linear_model_weights_read_the_fitted_line():
+    X, y, reg = _tutorial_fit()
+    assert [layer.name for layer in reg.model_.layers] == ["input", "output"]
+    (slope,), intercept = (w.ravel() for w in reg.model_.get_layer("output").get_weights())
+    line = np.polyfit(X[:, 0], y, 1)
+    assert slope == pytest.approx(line[0], rel=0.05) and intercept == pytest.approx(line[1], abs=1)
+    # Keras's own predict and evaluate on model_ are in y's units, as predict is.
+    np.testing.assert_allclose(reg.predict(X), slope * X[:, 0] + intercept, rtol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(reg.model_.predict(X, verbose=0)).ravel(), reg.predict(X), rtol=1e-5
+    )
+    assert reg.model_.evaluate(X, y, verbose=0) == pytest.approx(
+        np.mean((reg.predict(X) - y) ** 2), rel=1e-4
+    )
+
+
+def test_folded_output_layer_survives_warm_start_partial_fit_and_persistence(tmp_path):
+    import pickle
+
+    import skdnn
+
+    X, y, reg = _tutorial_fit(epochs=5, hidden_layer_sizes=(4,))
+    Y = np.c_[y, 1e-3 * y]
+    reg = DNNRegressor(**{**reg.get_params(), "warm_start": True}).fit(X, Y)
+    expected = reg.predict(X)
+    reg.save(tmp_path / "reg.skdnn")
+    for copy in (pickle.loads(pickle.dumps(reg)), skdnn.load(tmp_path / "reg.skdnn")):
+        np.testing.assert_array_equal(copy.predict(X), expected)
+    # Training continues from the same (unfolded) weights: one epoch more
+    # on a copy and on the original agree, and improves on the first.
+    copy = pickle.loads(pickle.dumps(reg))
+    reg.set_params(epochs=1).fit(X, Y)
+    copy.partial_fit(X, Y)
+    np.testing.assert_allclose(copy.predict(X), reg.predict(X), rtol=1e-5, atol=1e-6)
+    assert reg.loss_curve_[-1] < reg.loss_curve_[0]
+    # A nonlinear output activation cannot take the scaling: a head layer does.
+    relu = DNNRegressor(**{**reg.get_params(), "output_activation": "relu"}).fit(X, y - y.min())
+    assert relu.model_.layers[-1].name == "target_scale"
+    np.testing.assert_allclose(
+        np.asarray(relu.model_.predict(X, verbose=0)).ravel(), relu.predict(X), rtol=1e-5
+    )

@@ -134,12 +134,54 @@ def test_target_standardizer_round_trip_and_precision():
     np.testing.assert_allclose(encoder.inverse_transform(standardized), y, rtol=1e-6)
     assert encoder.inverse_transform(standardized).dtype == np.float32
     assert encoder.inverse_transform(standardized.astype(np.float64)).shape == (4,)
-    # The head layer and the affine transform agree with inverse_transform.
+    # The affine transform agrees with inverse_transform; a linear output
+    # layer takes it into its weights (no head layer).
     scale, offset = encoder.scaling()
     assert scale.dtype == np.float32
-    head = encoder.head_layer()
-    np.testing.assert_allclose(np.asarray(head(standardized)).ravel(), y, rtol=1e-5)
     np.testing.assert_allclose((standardized * scale + offset).ravel(), y, rtol=1e-6)
+    assert encoder.head_layer() is None
+    # With an output activation, a head layer maps the output instead.
+    positive = TargetStandardizer(output_activation="relu").fit(y)
+    head = positive.head_layer()
+    np.testing.assert_allclose(np.asarray(head(positive.transform(y))).ravel(), y, rtol=1e-5)
+
+
+def test_output_scaling_folds_the_target_scaling_into_the_output_layer():
+    import keras
+
+    from skdnn._network import build_network
+    from skdnn._target import NO_FOLDING
+    from skdnn._trainer import NetworkState
+
+    Y = np.array([[1.0, 100.0], [3.0, 500.0], [2.0, 0.0]])
+    encoder = TargetStandardizer().fit(Y)
+    model, train_model = build_network((3,), 2, hidden_layer_sizes=(4,), head=None)
+    assert model is train_model
+    X = np.random.RandomState(0).normal(size=(5, 3)).astype(np.float32)
+    standardized = keras.ops.convert_to_numpy(model(X))
+    folding = encoder.folding(model)
+    state = NetworkState(model.get_weights(), [], [])
+    folding.fold(state).assign_weights_to(model)
+    # The model predicts in Y's units; its hidden layer is untouched.
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(model(X)),
+        encoder.inverse_transform(standardized),
+        rtol=1e-5,
+        atol=1e-4,
+    )
+    np.testing.assert_array_equal(model.get_weights()[0], state.trainable[0])
+    unfolded = folding.unfold(NetworkState(model.get_weights(), [], []))
+    for got, expected in zip(unfolded.trainable, state.trainable, strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-7)
+    # Weights a callback left folded come back exactly.
+    like = (folding.fold(state), state)
+    exact = folding.unfold(NetworkState(model.get_weights(), [], []), like=like)
+    for got, expected in zip(exact.trainable, state.trainable, strict=True):
+        np.testing.assert_array_equal(got, expected)
+    # A model with the Rescaling head (an output activation, older files)
+    # holds the trainer's weights as they are.
+    headed, _ = build_network((3,), 2, head=keras.layers.Rescaling(2.0, name="target_scale"))
+    assert encoder.folding(headed) is NO_FOLDING
 
 
 def test_target_standardizer_output_activation_and_outputs():

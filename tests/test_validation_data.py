@@ -25,7 +25,9 @@ def test_validation_data_are_recorded_without_changing_training(Estimator, data_
     np.testing.assert_array_equal(predictions(est, X), predictions(plain, X))
     assert est.loss_curve_ == plain.loss_curve_
     expected = {"loss", "val_loss"} | (
-        {"accuracy", "val_accuracy"} if Estimator is DNNClassifier else set()
+        {"accuracy", "val_accuracy"}
+        if Estimator is DNNClassifier
+        else {"standardized_loss", "val_standardized_loss"}
     )
     assert set(est.history_) == expected
     assert all(len(values) == est.n_iter_ for values in est.history_.values())
