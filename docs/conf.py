@@ -58,6 +58,57 @@ numpydoc_show_class_members = False
 numpydoc_attributes_as_param_list = True
 numpydoc_xref_param_type = False
 
+# -- Links to scikit-learn and NumPy -------------------------------------------
+# The methods skdnn inherits from scikit-learn keep scikit-learn's docstrings,
+# which cross-reference its glossary and user guide. intersphinx would fetch
+# scikit-learn's inventory over the network, which the build must not need,
+# so those references, and the sklearn.* and numpy.* objects the pages name,
+# resolve here to scikit-learn's and NumPy's sites by their URL scheme.
+SKLEARN = "https://scikit-learn.org/stable/"
+SKLEARN_LABELS = {
+    "metadata_routing": "metadata_routing.html",
+    "rolling_your_own_estimator": "developers/develop.html",
+    "accuracy_score": "modules/model_evaluation.html#accuracy-score",
+    "r2_score": "modules/model_evaluation.html#r2-score",
+    "developer_api_set_output": "auto_examples/miscellaneous/plot_set_output.html",
+    "randomness": "common_pitfalls.html#randomness",
+}
+
+
+def _external_url(domain, role, target):
+    """The scikit-learn or NumPy page for a reference Sphinx could not resolve."""
+    if domain == "std" and role == "term":
+        return f"{SKLEARN}glossary.html#term-{target.lower().replace(' ', '-')}"
+    if domain == "std" and role == "ref" and target in SKLEARN_LABELS:
+        return SKLEARN + SKLEARN_LABELS[target]
+    if domain == "py" and target.startswith("sklearn."):
+        page = ".".join(part for part in target.split(".") if not part.startswith("_"))
+        return f"{SKLEARN}modules/generated/{page}.html#{target}"
+    if domain == "py" and target.startswith(("numpy.", "np.")):
+        name = "numpy." + target.split(".", 1)[1]
+        return f"https://numpy.org/doc/stable/reference/generated/{name}.html"
+    return None
+
+
+def _resolve_external(app, env, node, contnode):
+    from docutils import nodes
+
+    domain, role = node.get("refdomain"), node.get("reftype")
+    target = node.get("reftarget", "")
+    if domain == "std" and role == "term" and target.endswith("s"):
+        target = target[:-1] if target[:-1] in ("meta-estimator", "consumer") else target
+    url = _external_url(domain, role, target)
+    if url is None:
+        return None
+    reference = nodes.reference("", "", internal=False, refuri=url)
+    reference.append(contnode)
+    return reference
+
+
+def setup(app):
+    app.connect("missing-reference", _resolve_external)
+
+
 # -- Gallery ------------------------------------------------------------------
 sphinx_gallery_conf = {
     "examples_dirs": str(ROOT / "examples"),
@@ -70,7 +121,6 @@ sphinx_gallery_conf = {
     # A failing example fails the build, as a warning would.
     "abort_on_example_error": True,
     "doc_module": ("skdnn",),
-    "reference_url": {"skdnn": None},
     "backreferences_dir": "generated/backreferences",
     "min_reported_time": 1,
     "show_memory": False,

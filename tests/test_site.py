@@ -11,6 +11,7 @@ which turns that skip into a failure.
 """
 
 import html as html_module
+import inspect
 import os
 import pathlib
 import re
@@ -60,6 +61,49 @@ def test_api_reference_documents_every_public_name(site, name):
         f"skdnn.{name} is in skdnn.__all__ but not documented in the API reference "
         "(add it to docs/api.rst)"
     )
+
+
+def _public_methods(cls):
+    return [
+        name
+        for name in dir(cls)
+        if not name.startswith("_")
+        and inspect.isroutine(getattr(cls, name, None))
+        and not hasattr(BaseException, name)  # an exception's own methods are Python's
+    ]
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [getattr(skdnn, name) for name in skdnn.__all__ if inspect.isclass(getattr(skdnn, name))],
+    ids=lambda cls: cls.__name__,
+)
+def test_api_pages_document_every_public_method(site, cls):
+    # Each method on its class's page, with its parameters (numpydoc's table).
+    page = site / "generated" / f"skdnn.{cls.__name__}.html"
+    html = page.read_text(encoding="utf-8")
+    missing = [
+        name for name in _public_methods(cls) if f'id="skdnn.{cls.__name__}.{name}"' not in html
+    ]
+    assert not missing, f"{page.name} does not document {missing}"
+    if "fit" in _public_methods(cls):
+        method = html.split('id="skdnn.{}.fit"'.format(cls.__name__), 1)[1]
+        assert "Parameters" in method.split("</dl>", 1)[0] or "Parameters" in method[:5000]
+
+
+def test_each_estimator_is_listed_once(site):
+    html = (site / "api.html").read_text(encoding="utf-8")
+    for name in ("DNNClassifier", "KerasClassifier", "KerasRegressor"):
+        assert html.count(f'href="generated/skdnn.{name}.html#skdnn.{name}"') == 1, name
+
+
+def test_install_changelog_and_contributing_pages(site):
+    for page, text in [
+        ("install.html", "installed from a checkout"),
+        ("changelog.html", "Unreleased"),
+        ("contributing.html", "Minimum versions"),
+    ]:
+        assert text in (site / page).read_text(encoding="utf-8"), page
 
 
 def test_every_gallery_image_is_shown(site):
