@@ -61,7 +61,8 @@ def pytest_collection_modifyitems(config, items):
     weights, training on PyTorch follows the other backends' curves.
     """
     for item in items:
-        if item.module is not None and item.module.__name__ in ONE_BACKEND_MODULES:
+        module = getattr(item, "module", None)  # doctests have none
+        if module is not None and module.__name__ in ONE_BACKEND_MODULES:
             item.add_marker(pytest.mark.one_backend)
     if keras_backend() != "torch":
         return
