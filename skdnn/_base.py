@@ -30,9 +30,9 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from ._engine_tensorflow import mirrored_strategy
 from ._inference import forward, to_numpy
-from ._keras_names import OPTIMIZERS, check_activation, copy_callbacks, make_optimizer
+from ._keras_names import OPTIMIZERS, copy_callbacks, make_optimizer
 from ._loop import LoopConfig, TrainingRun
-from ._network import ModelRecipe, NetworkRecipe, build_network, training_output
+from ._network import ModelRecipe, training_output
 from ._persistence import is_fitted, pickle_state, unpickle_state
 from ._persistence import save as save_file
 from ._sklearn_callbacks import CallbackSupportMixin, FitTask
@@ -122,17 +122,20 @@ class _Validation:
 
 
 class BaseDNN(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
-    """Base class of :class:`DNNClassifier` and :class:`DNNRegressor`.
+    """Base class of the skdnn estimators: the training parameters, the fit
+    transaction, persistence.
+
+    An estimator is this base with two parts mixed in on its left: the task
+    (``ClassifierTaskMixin`` or ``RegressorTaskMixin``: the target encoder,
+    ``loss``, ``partial_fit`` and the predictions) and the network's source
+    (``MLPNetworkMixin``: ``Dense`` layers from hyperparameters, or
+    ``KerasNetworkMixin``: the user's ``model``). Each concrete class builds
+    its ``_parameter_constraints`` from the three.
 
     Warning: this class should not be used directly. Use the derived classes.
     """
 
     _parameter_constraints = {
-        "hidden_layer_sizes": [Interval(Integral, 1, None, closed="left"), "array-like"],
-        "activation": [str],
-        "dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
-        "batch_normalization": ["boolean"],
-        "alpha": [Interval(Real, 0, None, closed="left")],
         "optimizer": [
             _AnyCaseOptions(set(OPTIMIZERS)),
             HasMethods(["apply_gradients", "get_config"]),
@@ -161,16 +164,11 @@ class BaseDNN(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         "callbacks": [list, None],
         "metrics": [list, None],
         "distribution": [None, StrOptions({"mirrored"}), HasMethods(["scope", "run"])],
-    }
+    }  # and ``loss``, whose values are the task part's
 
     @abstractmethod
     def __init__(
         self,
-        hidden_layer_sizes,
-        activation,
-        dropout,
-        batch_normalization,
-        alpha,
         optimizer,
         learning_rate,
         momentum,
@@ -190,11 +188,6 @@ class BaseDNN(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         metrics,
         distribution,
     ):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.dropout = dropout
-        self.batch_normalization = batch_normalization
-        self.alpha = alpha
         self.optimizer = optimizer
         self.learning_rate = learning_rate
         self.momentum = momentum
@@ -325,60 +318,38 @@ default=None
             )
         return self
 
+    @abstractmethod
     def _architecture_of(self, X):
-        """The network's architecture for samples like ``X``, checked."""
-        sizes = self.hidden_layer_sizes
-        if isinstance(sizes, Integral):
-            sizes = (sizes,)
-        if np.ndim(sizes) != 1 or not all(
-            isinstance(units, Integral) and not isinstance(units, bool) and units > 0
-            for units in sizes
-        ):
-            raise ValueError(
-                f"hidden_layer_sizes must be a positive integer or a tuple of positive "
-                f"integers, one per hidden layer, e.g. 100, (100,) or (100, 50); got "
-                f"{self.hidden_layer_sizes!r}."
-            )
-        dropout = np.asarray(self.dropout, dtype=float)
-        if dropout.ndim > 1 or (dropout.ndim == 1 and len(dropout) != len(sizes)):
-            raise ValueError(
-                f"dropout must be a float or one rate per hidden layer "
-                f"({len(sizes)} here); got {self.dropout!r}."
-            )
-        if np.any((dropout < 0) | (dropout >= 1)):
-            raise ValueError(f"dropout rates must be in [0, 1); got {self.dropout!r}.")
-        check_activation(self.activation)
-        return {
-            "input_shape": tuple(X.shape[1:]),
-            "hidden_layer_sizes": tuple(int(units) for units in sizes),
-            "activation": self.activation,
-            "dropout": tuple(np.broadcast_to(dropout, len(sizes)).tolist()),
-            "batch_normalization": bool(self.batch_normalization),
-        }
+        """The network's architecture for samples like ``X``, checked: a dict
+        that a warm start must find unchanged (the network part's)."""
 
+    @abstractmethod
     def _build_network(self, architecture, encoder, seed):
         """Return the new network ``(model, train_network)`` for ``architecture``.
 
         ``model`` is the whole network (what ``model_`` holds); its layer
         named ``"output"`` gives the training output the loss is computed
-        on, which ``train_network`` ends with (see ``build_network``).
+        on, which ``train_network`` ends with (the network part's).
         """
-        return build_network(
-            n_outputs=encoder.n_outputs_,
-            output_activation=encoder.output_activation,
-            head=encoder.head_layer(),
-            seed=seed,
-            **architecture,
-        )
 
+    @abstractmethod
     def _network_recipe(self, architecture, encoder):
         """How a trainer builds the training network again (see
-        :class:`~skdnn._network.NetworkRecipe`), or None to clone it."""
-        return NetworkRecipe(
-            n_outputs=encoder.n_outputs_,
-            output_activation=encoder.output_activation,
-            **architecture,
-        )
+        :class:`~skdnn._network.NetworkRecipe`), or None to clone it (the
+        network part's)."""
+
+    @abstractmethod
+    def _l2_penalty(self):
+        """The strength of the L2 penalty on the weights (the network part's)."""
+
+    @abstractmethod
+    def _sample_weight(self, encoder, y, sample_weight):
+        """``sample_weight`` with the task's own weights (a classifier's
+        ``class_weight``) applied by ``encoder`` (the task part's)."""
+
+    def _check_target_values(self, y, name):
+        """Before ``validate_data``: raise when the values of ``y`` cannot be
+        the task's targets (the task part's; anything goes here)."""
 
     def _strategy(self, backend):
         """What ``distribution`` asks for on ``backend``: None, a
@@ -447,7 +418,7 @@ default=None
             raise ValueError(
                 f"X_val has samples of shape {shape}, but X has samples of shape {input_shape}."
             )
-        self._check_numeric_targets(y_val, "y_val")
+        self._check_target_values(y_val, "y_val")
         X_val, y_val = validate_data(
             self,
             X_val,
@@ -477,9 +448,7 @@ default=None
             )
         except ValueError as error:
             raise ValueError(f"sample_weight_val: {error}") from None
-        sample_weight_val = encoder.sample_weight(
-            y_val, sample_weight_val, getattr(self, "class_weight", None)
-        )
+        sample_weight_val = self._sample_weight(encoder, y_val, sample_weight_val)
         return _Validation(
             X_val.astype(np.float32, copy=False), y_val, encoder.transform(y_val), sample_weight_val
         )
@@ -499,7 +468,7 @@ default=None
             self._check_continued_samples(X, incremental)
         # float64 stays as it is here: the one conversion to float32 happens
         # when the training tensor is made (see as_training_tensor).
-        self._check_numeric_targets(y, "y")
+        self._check_target_values(y, "y")
         X, y = validate_data(
             self,
             X,
@@ -536,8 +505,7 @@ default=None
         validation = self._validation_data(
             *validation_data, encoder, architecture["input_shape"], sp.issparse(X)
         )
-        # class_weight is the classifier's; the encoder turns it into weights.
-        sample_weight = encoder.sample_weight(y, sample_weight, getattr(self, "class_weight", None))
+        sample_weight = self._sample_weight(encoder, y, sample_weight)
         y_encoded = encoder.transform(y)
         if validation is None:
             train_idx, val_idx = self._split_validation(
@@ -616,8 +584,7 @@ default=None
                 else self.n_iter_no_change
             ),
             adaptive=self.learning_rate == "adaptive",
-            # KerasClassifier and KerasRegressor have no alpha (no L2 penalty).
-            alpha=float(getattr(self, "alpha", 0.0)),
+            alpha=self._l2_penalty(),
             verbose=int(self.verbose),
             learning_rate=self.learning_rate,
         )
@@ -642,39 +609,6 @@ default=None
             validation=validation,
             seeds=seeds,
         )
-
-    def _check_numeric_targets(self, y, name):
-        """For a regressor: raise when ``y`` holds a value that is not a
-        number, naming it and the estimator to use for labels.
-
-        Before ``validate_data``: scikit-learn names neither ``y`` nor the
-        remedy ("could not convert string to float"), and keeps an array of
-        strings as it is.
-        """
-        if not is_regressor(self) or y is None:
-            return
-        try:
-            values = np.asarray(y)
-        except ValueError:  # ragged: validate_data says so
-            return
-        if values.dtype.kind in "biufc":
-            return
-        try:
-            values.astype(np.float64)
-            return
-        except (TypeError, ValueError):
-            pass
-        for value in values.ravel():
-            try:
-                float(value)
-            except (TypeError, ValueError):
-                shown = repr(str(value)) if isinstance(value, str) else repr(value)
-                regressor = type(self).__name__
-                raise ValueError(
-                    f"{regressor} needs numeric targets, but {name} holds {shown}, which is "
-                    f"not a number. To predict labels such as {shown}, use "
-                    f"{regressor.replace('Regressor', 'Classifier')}."
-                ) from None
 
     def _continued_optimizer(self, optimizer):
         """For a warm start: the optimizer to continue with, the float
