@@ -90,26 +90,6 @@ class _FitPlan:
     seeds: dict
     observer: object = None
 
-    def fitted_attributes(self, model, n_iter, history):
-        """The attributes that make an estimator fitted with ``model``.
-
-        What ``_commit`` sets (besides the callbacks and the best loss or
-        score, known only when the call ends), and what scikit-learn's
-        callbacks get for a copy of the estimator after an epoch.
-        """
-        attributes = {
-            "_target_encoder": self.encoder,
-            "_architecture": self.architecture,
-            "n_outputs_": self.encoder.n_outputs_,
-            "model_": model,
-            "n_iter_": n_iter,
-            "history_": history,
-            "loss_curve_": history.get("loss", []),
-        }
-        if hasattr(self.encoder, "classes_"):  # a classifier's labels
-            attributes["classes_"] = self.encoder.classes_
-        return attributes  # scikit-learn's callbacks' (see _sklearn_callbacks.py)
-
 
 @dataclasses.dataclass
 class _Validation:
@@ -134,6 +114,23 @@ class BaseDNN(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
 
     Warning: this class should not be used directly. Use the derived classes.
     """
+
+    # The fitted state as plain data, declared once: what _commit sets, what
+    # persistence saves and loads (besides model_, saved as a Keras file, and
+    # _target_encoder, saved as its state; see _persistence.py), and what the
+    # copies scikit-learn's callbacks get hold (see _sklearn_callbacks.py).
+    # A task part adds its own, which its target encoder holds (a
+    # classifier's classes_). callbacks_ is set by _commit and never saved.
+    _fitted_state = (
+        "n_features_in_",
+        "n_outputs_",
+        "n_iter_",
+        "history_",
+        "loss_curve_",
+        "best_loss_",
+        "best_validation_score_",
+        "_architecture",
+    )
 
     _parameter_constraints = {
         "optimizer": [
@@ -710,22 +707,49 @@ default=None
             )
             return run.run()
 
+    def _fitted_attributes(self, plan, model, n_iter, history, best=(None, None)):
+        """The attributes that make an estimator fitted with ``model``: those
+        of ``_fitted_state``, ``_target_encoder`` and ``model_``.
+
+        What ``_commit`` sets (with ``callbacks_``), and what scikit-learn's
+        callbacks get for a copy of the estimator after an epoch, when
+        ``best`` (the best loss and validation score) is not known yet.
+        Called on the working copy, which holds ``n_features_in_``.
+        """
+        values = {
+            "n_features_in_": self.n_features_in_,
+            "n_outputs_": plan.encoder.n_outputs_,
+            "n_iter_": n_iter,
+            "history_": history,
+            "loss_curve_": history.get("loss", []),
+            "best_loss_": best[0],
+            "best_validation_score_": best[1],
+            "_architecture": plan.architecture,
+        }
+        attributes = {"_target_encoder": plan.encoder, "model_": model}
+        for name in self._fitted_state:
+            # The task part's own (a classifier's classes_) are its encoder's.
+            attributes[name] = values[name] if name in values else getattr(plan.encoder, name)
+        return attributes
+
     def _commit(self, work, plan, result):
         """Make the working copy's result the estimator's fitted state."""
         n_iter = (work.n_iter_ if plan.warm else 0) + result.n_epochs
-        vars(work).update(plan.fitted_attributes(plan.model, n_iter, result.history))
-        work.callbacks_ = plan.callbacks
+        loss_curve = result.history.get("loss", [])
         if plan.config.early_stopping:
-            work.best_loss_ = None
             # In scikit-learn's MLP units: the score (accuracy or R^2) of the
             # restored weights on the validation data.
             validation = plan.validation
-            work.best_validation_score_ = plan.encoder.score(
-                validation.y, result.validation_output, validation.sample_weight
+            best = (
+                None,
+                plan.encoder.score(
+                    validation.y, result.validation_output, validation.sample_weight
+                ),
             )
         else:
-            work.best_loss_ = min(work.loss_curve_) if work.loss_curve_ else None
-            work.best_validation_score_ = None
+            best = (min(loss_curve) if loss_curve else None), None
+        attributes = work._fitted_attributes(plan, plan.model, n_iter, result.history, best)
+        vars(work).update(attributes, callbacks_=plan.callbacks)
         # Nothing below can fail on checked input: the commit itself.
         if plan.recompile is not None:
             optimizer, loss, metrics = plan.recompile

@@ -27,6 +27,7 @@ class ClassifierTaskMixin(ClassifierMixin):
         "loss": [StrOptions(set(CLASSIFICATION_LOSS_NAMES)), HasMethods(["__call__"])],
         "class_weight": [dict, StrOptions({"balanced"}), None],
     }
+    _fitted_state = (*BaseDNN._fitted_state, "classes_")
 
     def _make_target_encoder(self):
         return ClassLabelEncoder()
