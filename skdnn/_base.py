@@ -67,7 +67,9 @@ class _AnyCaseOptions(StrOptions):
 
 @dataclasses.dataclass
 class _FitPlan:
-    """Everything one call trains from, checked and built by ``_prepare``."""
+    """Everything one call trains from, checked and built by ``_prepare``:
+    the data and targets (with the fields of a :class:`_TrainingData`), and
+    the network (with those of a :class:`_NetworkStart`)."""
 
     warm: bool
     X: np.ndarray
@@ -77,18 +79,44 @@ class _FitPlan:
     encoder: object
     architecture: dict
     model: object
-    folding: object  # between model's weights and the trainer's (see OutputScaling)
+    network: object
+    folding: object
     start: NetworkState
-    learning_rate: object  # a float to load into the optimizer, or None
-    recompile: object  # (optimizer, loss, metrics) to compile model_ with, or None
+    optimizer: object
+    learning_rate: object
+    recompile: object
     spec: TrainerSpec
     config: LoopConfig
     callbacks: list
     callback_model: object
     train_idx: np.ndarray
-    validation: object  # a _Validation, or None
+    validation: object
     seeds: dict
     observer: object = None
+
+
+@dataclasses.dataclass
+class _TrainingData:
+    """The targets and weights one call trains on, and its validation data."""
+
+    y_encoded: np.ndarray
+    sample_weight: np.ndarray  # the task's own weights applied (class_weight)
+    train_idx: np.ndarray
+    validation: object  # a _Validation, or None
+
+
+@dataclasses.dataclass
+class _NetworkStart:
+    """The network one call starts from: a new one, or ``model_`` continued."""
+
+    model: object
+    network: object  # the training network (see training_output)
+    folding: object  # between model's weights and the trainer's (see OutputScaling)
+    start: NetworkState
+    optimizer: object
+    learning_rate: object = None  # a float to load into the optimizer, or None
+    recompile: object = None  # (optimizer, loss, metrics) to compile model_ with, or None
+    callback_model: object = None
 
 
 @dataclasses.dataclass
@@ -457,10 +485,60 @@ default=None
 
         Called on the working copy: it sets the validated data's attributes
         (``n_features_in_``, ``feature_names_in_``) there, never on the
-        estimator itself.
+        estimator itself. Each step checks before the next builds, in this
+        order, so that a wrong parameter is named before anything is built.
         """
         backend = check_backend()
         apply_thread_budget()
+        X, y, sample_weight, encoder = self._check_data(X, y, sample_weight, warm, incremental)
+        architecture = self._architecture_of(X)
+        encoder = self._fit_target_encoder(encoder, architecture, y, sample_weight, warm, classes)
+        losses = encoder.loss(self.loss)
+        metrics = encoder.metrics(self.metrics)
+        callbacks = copy_callbacks(self.callbacks)
+        strategy = self._strategy(backend)
+        seeds = self._draw_seeds()
+        early_stopping = self.early_stopping and not incremental
+        data = self._training_data(
+            X,
+            y,
+            sample_weight,
+            encoder,
+            validation_data,
+            int(seeds["validation_split"]),
+            early_stopping,
+            architecture["input_shape"],
+        )
+        optimizer = make_optimizer(self.optimizer, self.learning_rate, self.momentum, self.nesterov)
+        compile_loss = losses[3]
+        if warm:
+            start = self._continued_network(encoder, optimizer, compile_loss, callbacks)
+        else:
+            start = self._new_network(
+                architecture, encoder, optimizer, compile_loss, int(seeds["network"]), callbacks
+            )
+        spec = self._trainer_spec(
+            architecture, encoder, losses, metrics, start, data, sp.issparse(X), strategy
+        )
+        config = self._loop_config(len(data.train_idx), incremental, early_stopping)
+        return _FitPlan(
+            warm=warm,
+            X=X,
+            y=y,
+            encoder=encoder,
+            architecture=architecture,
+            spec=spec,
+            config=config,
+            callbacks=callbacks,
+            seeds=seeds,
+            **vars(data),
+            **vars(start),
+        )
+
+    def _check_data(self, X, y, sample_weight, warm, incremental):
+        """Validate ``X``, ``y`` and ``sample_weight``; return them and the
+        target encoder that checked ``y``: the fitted one when training
+        continues, else a new one."""
         if warm:
             self._check_continued_samples(X, incremental)
         # float64 stays as it is here: the one conversion to float32 happens
@@ -483,31 +561,34 @@ default=None
         sample_weight = _check_sample_weight(
             sample_weight, X, dtype=np.float32, ensure_non_negative=True
         )
-        architecture = self._architecture_of(X)
+        return X, y, sample_weight, encoder
+
+    def _fit_target_encoder(self, encoder, architecture, y, sample_weight, warm, classes):
+        """The target encoder this call trains with: the fitted one when
+        training continues (the network and its output layer unchanged), else
+        a copy of ``encoder`` fitted on ``y``."""
         if warm:
             self._check_warm_start(architecture, y)
-        else:
-            encoder = clone(encoder).fit(
-                y, sample_weight=sample_weight, classes=classes, loss=self.loss
-            )
-        loss, loss_on_predictions, one_hot_loss, compile_loss = encoder.loss(self.loss)
-        metrics = encoder.metrics(self.metrics)
-        callbacks = copy_callbacks(self.callbacks)
-        strategy = self._strategy(backend)
+            return encoder
+        return clone(encoder).fit(y, sample_weight=sample_weight, classes=classes, loss=self.loss)
 
+    def _draw_seeds(self):
+        """The seeds of this call, drawn from ``random_state`` (see _SEED_NAMES)."""
         rng = check_random_state(self.random_state)
         drawn = rng.randint(np.iinfo(np.int32).max, size=len(_SEED_NAMES))
-        seeds = dict(zip(_SEED_NAMES, drawn, strict=True))
-        early_stopping = self.early_stopping and not incremental
-        validation = self._validation_data(
-            *validation_data, encoder, architecture["input_shape"], sp.issparse(X)
-        )
+        return dict(zip(_SEED_NAMES, drawn, strict=True))
+
+    def _training_data(
+        self, X, y, sample_weight, encoder, validation_data, seed, early_stopping, input_shape
+    ):
+        """The encoded targets, the weights (the task's own applied), the
+        training rows and the validation data: ``X_val``'s, else held out of
+        ``X`` with early stopping, else None."""
+        validation = self._validation_data(*validation_data, encoder, input_shape, sp.issparse(X))
         sample_weight = self._sample_weight(encoder, y, sample_weight)
         y_encoded = encoder.transform(y)
         if validation is None:
-            train_idx, val_idx = self._split_validation(
-                y, encoder, int(seeds["validation_split"]), early_stopping
-            )
+            train_idx, val_idx = self._split_validation(y, encoder, seed, early_stopping)
             if early_stopping:
                 validation = _Validation(
                     X[val_idx].astype(np.float32, copy=False),
@@ -522,53 +603,78 @@ default=None
                 "The validation data hold only samples of zero weight; early stopping "
                 "cannot measure anything. Use early_stopping=False or other weights."
             )
+        return _TrainingData(y_encoded, sample_weight, train_idx, validation)
 
-        optimizer = make_optimizer(self.optimizer, self.learning_rate, self.momentum, self.nesterov)
-        learning_rate, recompile, callback_model = None, None, None
-        if warm:
-            model = self.model_
-            network = training_output(model)
-            folding = encoder.folding(model)
-            optimizer, learning_rate, start = self._continued_optimizer(optimizer)
-            if optimizer is not model.optimizer:
-                recompile = (optimizer, compile_loss, encoder.metrics(self.metrics))
-            if callbacks:
-                callback_model = _copy_compiled(
-                    model, optimizer, compile_loss, encoder.metrics(self.metrics)
-                )
-                start.assign_to(callback_model)
-            start = folding.unfold(start)
-        else:
-            model, network = self._build_network(architecture, encoder, int(seeds["network"]))
-            model.compile(
-                optimizer=optimizer,
-                loss=compile_loss,
-                metrics=encoder.metrics(self.metrics) or None,
-            )
-            optimizer.build(model.trainable_variables)
-            folding = encoder.folding(model)
-            # The initial weights train as drawn; the model holds them folded.
-            start = NetworkState.of(model)
-            folding.fold(start).assign_weights_to(model)
-            callback_model = model if callbacks else None
-
-        n_train = len(train_idx)
-        batch_size = min(200 if self.batch_size == "auto" else self.batch_size, n_train)
-        spec = TrainerSpec(
-            network=self._network_recipe(architecture, encoder) or ModelRecipe(network),
+    def _new_network(self, architecture, encoder, optimizer, compile_loss, seed, callbacks):
+        """A new network, compiled with ``optimizer``, to start training from."""
+        model, network = self._build_network(architecture, encoder, seed)
+        model.compile(
             optimizer=optimizer,
+            loss=compile_loss,
+            metrics=encoder.metrics(self.metrics) or None,
+        )
+        optimizer.build(model.trainable_variables)
+        folding = encoder.folding(model)
+        # The initial weights train as drawn; the model holds them folded.
+        start = NetworkState.of(model)
+        folding.fold(start).assign_weights_to(model)
+        return _NetworkStart(
+            model=model,
+            network=network,
+            folding=folding,
+            start=start,
+            optimizer=optimizer,
+            callback_model=model if callbacks else None,
+        )
+
+    def _continued_network(self, encoder, optimizer, compile_loss, callbacks):
+        """The fitted network (``model_``) to continue training, untouched:
+        the optimizer to continue with, and what to compile it with at
+        commit when that optimizer is a new one."""
+        model = self.model_
+        folding = encoder.folding(model)
+        optimizer, learning_rate, start = self._continued_optimizer(optimizer)
+        recompile, callback_model = None, None
+        if optimizer is not model.optimizer:
+            recompile = (optimizer, compile_loss, encoder.metrics(self.metrics))
+        if callbacks:
+            callback_model = _copy_compiled(
+                model, optimizer, compile_loss, encoder.metrics(self.metrics)
+            )
+            start.assign_to(callback_model)
+        return _NetworkStart(
+            model=model,
+            network=training_output(model),
+            folding=folding,
+            start=folding.unfold(start),
+            optimizer=optimizer,
+            learning_rate=learning_rate,
+            recompile=recompile,
+            callback_model=callback_model,
+        )
+
+    def _trainer_spec(self, architecture, encoder, losses, metrics, start, data, sparse, strategy):
+        """The :class:`TrainerSpec` that builds (or finds pooled) the trainer."""
+        loss, loss_on_predictions, one_hot_loss, _ = losses
+        return TrainerSpec(
+            network=self._network_recipe(architecture, encoder) or ModelRecipe(start.network),
+            optimizer=start.optimizer,
             loss=loss,
             metrics=tuple(metrics),
             output_transform=encoder.output_transform,
             loss_on_predictions=loss_on_predictions,
             one_hot_loss=one_hot_loss,
             one_hot_depth=encoder.one_hot_depth,
-            target_signature=(y_encoded.dtype.name, y_encoded.shape[1:]),
+            target_signature=(data.y_encoded.dtype.name, data.y_encoded.shape[1:]),
             scaling_shape=np.shape(encoder.scaling()[0]),
-            sparse_input=sp.issparse(X),
+            sparse_input=sparse,
             strategy=strategy,
         )
-        config = LoopConfig(
+
+    def _loop_config(self, n_train, incremental, early_stopping):
+        """The epochs' settings (see :class:`LoopConfig`)."""
+        batch_size = min(200 if self.batch_size == "auto" else self.batch_size, n_train)
+        return LoopConfig(
             epochs=1 if incremental else int(self.epochs),
             batch_size=int(batch_size),
             shuffle=bool(self.shuffle),
@@ -584,27 +690,6 @@ default=None
             alpha=self._l2_penalty(),
             verbose=int(self.verbose),
             learning_rate=self.learning_rate,
-        )
-        return _FitPlan(
-            warm=warm,
-            X=X,
-            y=y,
-            y_encoded=y_encoded,
-            sample_weight=sample_weight,
-            encoder=encoder,
-            architecture=architecture,
-            model=model,
-            folding=folding,
-            start=start,
-            learning_rate=learning_rate,
-            recompile=recompile,
-            spec=spec,
-            config=config,
-            callbacks=callbacks,
-            callback_model=callback_model,
-            train_idx=train_idx,
-            validation=validation,
-            seeds=seeds,
         )
 
     def _continued_optimizer(self, optimizer):

@@ -137,7 +137,7 @@ def _check_body(body, n_outputs, estimator_name):
             f"a hidden layer and training gets worse. Remove it: the model should end with "
             f"its last hidden layer (see the user guide, 'Common mistakes').",
             UserWarning,
-            stacklevel=7,
+            stacklevel=8,
         )
     if getattr(body, "optimizer", None) is not None or getattr(body, "compiled", False):
         optimizer = type(body.optimizer).__name__ if body.optimizer is not None else None
@@ -148,7 +148,7 @@ def _check_body(body, n_outputs, estimator_name):
             f"learning_rate=, loss=, metrics=) and leave compile() out of the model "
             f"function.",
             UserWarning,
-            stacklevel=7,
+            stacklevel=8,
         )
 
 
