@@ -30,9 +30,9 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from ._engine_tensorflow import mirrored_strategy
 from ._inference import forward, to_numpy
-from ._keras_names import OPTIMIZERS, check_activation, copy_callbacks, make_optimizer
+from ._keras_names import OPTIMIZERS, copy_callbacks, make_optimizer
 from ._loop import LoopConfig, TrainingRun
-from ._network import ModelRecipe, NetworkRecipe, build_network, training_output
+from ._network import ModelRecipe, training_output
 from ._persistence import is_fitted, pickle_state, unpickle_state
 from ._persistence import save as save_file
 from ._sklearn_callbacks import CallbackSupportMixin, FitTask
@@ -67,7 +67,9 @@ class _AnyCaseOptions(StrOptions):
 
 @dataclasses.dataclass
 class _FitPlan:
-    """Everything one call trains from, checked and built by ``_prepare``."""
+    """Everything one call trains from, checked and built by ``_prepare``:
+    the data and targets (with the fields of a :class:`_TrainingData`), and
+    the network (with those of a :class:`_NetworkStart`)."""
 
     warm: bool
     X: np.ndarray
@@ -77,38 +79,44 @@ class _FitPlan:
     encoder: object
     architecture: dict
     model: object
-    folding: object  # between model's weights and the trainer's (see OutputScaling)
+    network: object
+    folding: object
     start: NetworkState
-    learning_rate: object  # a float to load into the optimizer, or None
-    recompile: object  # (optimizer, loss, metrics) to compile model_ with, or None
+    optimizer: object
+    learning_rate: object
+    recompile: object
     spec: TrainerSpec
     config: LoopConfig
     callbacks: list
     callback_model: object
     train_idx: np.ndarray
-    validation: object  # a _Validation, or None
+    validation: object
     seeds: dict
     observer: object = None
 
-    def fitted_attributes(self, model, n_iter, history):
-        """The attributes that make an estimator fitted with ``model``.
 
-        What ``_commit`` sets (besides the callbacks and the best loss or
-        score, known only when the call ends), and what scikit-learn's
-        callbacks get for a copy of the estimator after an epoch.
-        """
-        attributes = {
-            "_target_encoder": self.encoder,
-            "_architecture": self.architecture,
-            "n_outputs_": self.encoder.n_outputs_,
-            "model_": model,
-            "n_iter_": n_iter,
-            "history_": history,
-            "loss_curve_": history.get("loss", []),
-        }
-        if hasattr(self.encoder, "classes_"):  # a classifier's labels
-            attributes["classes_"] = self.encoder.classes_
-        return attributes  # scikit-learn's callbacks' (see _sklearn_callbacks.py)
+@dataclasses.dataclass
+class _TrainingData:
+    """The targets and weights one call trains on, and its validation data."""
+
+    y_encoded: np.ndarray
+    sample_weight: np.ndarray  # the task's own weights applied (class_weight)
+    train_idx: np.ndarray
+    validation: object  # a _Validation, or None
+
+
+@dataclasses.dataclass
+class _NetworkStart:
+    """The network one call starts from: a new one, or ``model_`` continued."""
+
+    model: object
+    network: object  # the training network (see training_output)
+    folding: object  # between model's weights and the trainer's (see OutputScaling)
+    start: NetworkState
+    optimizer: object
+    learning_rate: object = None  # a float to load into the optimizer, or None
+    recompile: object = None  # (optimizer, loss, metrics) to compile model_ with, or None
+    callback_model: object = None
 
 
 @dataclasses.dataclass
@@ -122,17 +130,37 @@ class _Validation:
 
 
 class BaseDNN(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
-    """Base class of :class:`DNNClassifier` and :class:`DNNRegressor`.
+    """Base class of the skdnn estimators: the training parameters, the fit
+    transaction, persistence.
+
+    An estimator is this base with two parts mixed in on its left: the task
+    (``ClassifierTaskMixin`` or ``RegressorTaskMixin``: the target encoder,
+    ``loss``, ``partial_fit`` and the predictions) and the network's source
+    (``MLPNetworkMixin``: ``Dense`` layers from hyperparameters, or
+    ``KerasNetworkMixin``: the user's ``model``). Each concrete class builds
+    its ``_parameter_constraints`` from the three.
 
     Warning: this class should not be used directly. Use the derived classes.
     """
 
+    # The fitted state as plain data, declared once: what _commit sets, what
+    # persistence saves and loads (besides model_, saved as a Keras file, and
+    # _target_encoder, saved as its state; see _persistence.py), and what the
+    # copies scikit-learn's callbacks get hold (see _sklearn_callbacks.py).
+    # A task part adds its own, which its target encoder holds (a
+    # classifier's classes_). callbacks_ is set by _commit and never saved.
+    _fitted_state = (
+        "n_features_in_",
+        "n_outputs_",
+        "n_iter_",
+        "history_",
+        "loss_curve_",
+        "best_loss_",
+        "best_validation_score_",
+        "_architecture",
+    )
+
     _parameter_constraints = {
-        "hidden_layer_sizes": [Interval(Integral, 1, None, closed="left"), "array-like"],
-        "activation": [str],
-        "dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
-        "batch_normalization": ["boolean"],
-        "alpha": [Interval(Real, 0, None, closed="left")],
         "optimizer": [
             _AnyCaseOptions(set(OPTIMIZERS)),
             HasMethods(["apply_gradients", "get_config"]),
@@ -161,16 +189,11 @@ class BaseDNN(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         "callbacks": [list, None],
         "metrics": [list, None],
         "distribution": [None, StrOptions({"mirrored"}), HasMethods(["scope", "run"])],
-    }
+    }  # and ``loss``, whose values are the task part's
 
     @abstractmethod
     def __init__(
         self,
-        hidden_layer_sizes,
-        activation,
-        dropout,
-        batch_normalization,
-        alpha,
         optimizer,
         learning_rate,
         momentum,
@@ -190,11 +213,6 @@ class BaseDNN(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         metrics,
         distribution,
     ):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.dropout = dropout
-        self.batch_normalization = batch_normalization
-        self.alpha = alpha
         self.optimizer = optimizer
         self.learning_rate = learning_rate
         self.momentum = momentum
@@ -325,60 +343,38 @@ default=None
             )
         return self
 
+    @abstractmethod
     def _architecture_of(self, X):
-        """The network's architecture for samples like ``X``, checked."""
-        sizes = self.hidden_layer_sizes
-        if isinstance(sizes, Integral):
-            sizes = (sizes,)
-        if np.ndim(sizes) != 1 or not all(
-            isinstance(units, Integral) and not isinstance(units, bool) and units > 0
-            for units in sizes
-        ):
-            raise ValueError(
-                f"hidden_layer_sizes must be a positive integer or a tuple of positive "
-                f"integers, one per hidden layer, e.g. 100, (100,) or (100, 50); got "
-                f"{self.hidden_layer_sizes!r}."
-            )
-        dropout = np.asarray(self.dropout, dtype=float)
-        if dropout.ndim > 1 or (dropout.ndim == 1 and len(dropout) != len(sizes)):
-            raise ValueError(
-                f"dropout must be a float or one rate per hidden layer "
-                f"({len(sizes)} here); got {self.dropout!r}."
-            )
-        if np.any((dropout < 0) | (dropout >= 1)):
-            raise ValueError(f"dropout rates must be in [0, 1); got {self.dropout!r}.")
-        check_activation(self.activation)
-        return {
-            "input_shape": tuple(X.shape[1:]),
-            "hidden_layer_sizes": tuple(int(units) for units in sizes),
-            "activation": self.activation,
-            "dropout": tuple(np.broadcast_to(dropout, len(sizes)).tolist()),
-            "batch_normalization": bool(self.batch_normalization),
-        }
+        """The network's architecture for samples like ``X``, checked: a dict
+        that a warm start must find unchanged (the network part's)."""
 
+    @abstractmethod
     def _build_network(self, architecture, encoder, seed):
         """Return the new network ``(model, train_network)`` for ``architecture``.
 
         ``model`` is the whole network (what ``model_`` holds); its layer
         named ``"output"`` gives the training output the loss is computed
-        on, which ``train_network`` ends with (see ``build_network``).
+        on, which ``train_network`` ends with (the network part's).
         """
-        return build_network(
-            n_outputs=encoder.n_outputs_,
-            output_activation=encoder.output_activation,
-            head=encoder.head_layer(),
-            seed=seed,
-            **architecture,
-        )
 
+    @abstractmethod
     def _network_recipe(self, architecture, encoder):
         """How a trainer builds the training network again (see
-        :class:`~skdnn._network.NetworkRecipe`), or None to clone it."""
-        return NetworkRecipe(
-            n_outputs=encoder.n_outputs_,
-            output_activation=encoder.output_activation,
-            **architecture,
-        )
+        :class:`~skdnn._network.NetworkRecipe`), or None to clone it (the
+        network part's)."""
+
+    @abstractmethod
+    def _l2_penalty(self):
+        """The strength of the L2 penalty on the weights (the network part's)."""
+
+    @abstractmethod
+    def _sample_weight(self, encoder, y, sample_weight):
+        """``sample_weight`` with the task's own weights (a classifier's
+        ``class_weight``) applied by ``encoder`` (the task part's)."""
+
+    def _check_target_values(self, y, name):
+        """Before ``validate_data``: raise when the values of ``y`` cannot be
+        the task's targets (the task part's; anything goes here)."""
 
     def _strategy(self, backend):
         """What ``distribution`` asks for on ``backend``: None, a
@@ -447,7 +443,7 @@ default=None
             raise ValueError(
                 f"X_val has samples of shape {shape}, but X has samples of shape {input_shape}."
             )
-        self._check_numeric_targets(y_val, "y_val")
+        self._check_target_values(y_val, "y_val")
         X_val, y_val = validate_data(
             self,
             X_val,
@@ -477,9 +473,7 @@ default=None
             )
         except ValueError as error:
             raise ValueError(f"sample_weight_val: {error}") from None
-        sample_weight_val = encoder.sample_weight(
-            y_val, sample_weight_val, getattr(self, "class_weight", None)
-        )
+        sample_weight_val = self._sample_weight(encoder, y_val, sample_weight_val)
         return _Validation(
             X_val.astype(np.float32, copy=False), y_val, encoder.transform(y_val), sample_weight_val
         )
@@ -491,15 +485,65 @@ default=None
 
         Called on the working copy: it sets the validated data's attributes
         (``n_features_in_``, ``feature_names_in_``) there, never on the
-        estimator itself.
+        estimator itself. Each step checks before the next builds, in this
+        order, so that a wrong parameter is named before anything is built.
         """
         backend = check_backend()
         apply_thread_budget()
+        X, y, sample_weight, encoder = self._check_data(X, y, sample_weight, warm, incremental)
+        architecture = self._architecture_of(X)
+        encoder = self._fit_target_encoder(encoder, architecture, y, sample_weight, warm, classes)
+        losses = encoder.loss(self.loss)
+        metrics = encoder.metrics(self.metrics)
+        callbacks = copy_callbacks(self.callbacks)
+        strategy = self._strategy(backend)
+        seeds = self._draw_seeds()
+        early_stopping = self.early_stopping and not incremental
+        data = self._training_data(
+            X,
+            y,
+            sample_weight,
+            encoder,
+            validation_data,
+            int(seeds["validation_split"]),
+            early_stopping,
+            architecture["input_shape"],
+        )
+        optimizer = make_optimizer(self.optimizer, self.learning_rate, self.momentum, self.nesterov)
+        compile_loss = losses[3]
+        if warm:
+            start = self._continued_network(encoder, optimizer, compile_loss, callbacks)
+        else:
+            start = self._new_network(
+                architecture, encoder, optimizer, compile_loss, int(seeds["network"]), callbacks
+            )
+        spec = self._trainer_spec(
+            architecture, encoder, losses, metrics, start, data, sp.issparse(X), strategy
+        )
+        config = self._loop_config(len(data.train_idx), incremental, early_stopping)
+        return _FitPlan(
+            warm=warm,
+            X=X,
+            y=y,
+            encoder=encoder,
+            architecture=architecture,
+            spec=spec,
+            config=config,
+            callbacks=callbacks,
+            seeds=seeds,
+            **vars(data),
+            **vars(start),
+        )
+
+    def _check_data(self, X, y, sample_weight, warm, incremental):
+        """Validate ``X``, ``y`` and ``sample_weight``; return them and the
+        target encoder that checked ``y``: the fitted one when training
+        continues, else a new one."""
         if warm:
             self._check_continued_samples(X, incremental)
         # float64 stays as it is here: the one conversion to float32 happens
         # when the training tensor is made (see as_training_tensor).
-        self._check_numeric_targets(y, "y")
+        self._check_target_values(y, "y")
         X, y = validate_data(
             self,
             X,
@@ -517,32 +561,34 @@ default=None
         sample_weight = _check_sample_weight(
             sample_weight, X, dtype=np.float32, ensure_non_negative=True
         )
-        architecture = self._architecture_of(X)
+        return X, y, sample_weight, encoder
+
+    def _fit_target_encoder(self, encoder, architecture, y, sample_weight, warm, classes):
+        """The target encoder this call trains with: the fitted one when
+        training continues (the network and its output layer unchanged), else
+        a copy of ``encoder`` fitted on ``y``."""
         if warm:
             self._check_warm_start(architecture, y)
-        else:
-            encoder = clone(encoder).fit(
-                y, sample_weight=sample_weight, classes=classes, loss=self.loss
-            )
-        loss, loss_on_predictions, one_hot_loss, compile_loss = encoder.loss(self.loss)
-        metrics = encoder.metrics(self.metrics)
-        callbacks = copy_callbacks(self.callbacks)
-        strategy = self._strategy(backend)
+            return encoder
+        return clone(encoder).fit(y, sample_weight=sample_weight, classes=classes, loss=self.loss)
 
+    def _draw_seeds(self):
+        """The seeds of this call, drawn from ``random_state`` (see _SEED_NAMES)."""
         rng = check_random_state(self.random_state)
         drawn = rng.randint(np.iinfo(np.int32).max, size=len(_SEED_NAMES))
-        seeds = dict(zip(_SEED_NAMES, drawn, strict=True))
-        early_stopping = self.early_stopping and not incremental
-        validation = self._validation_data(
-            *validation_data, encoder, architecture["input_shape"], sp.issparse(X)
-        )
-        # class_weight is the classifier's; the encoder turns it into weights.
-        sample_weight = encoder.sample_weight(y, sample_weight, getattr(self, "class_weight", None))
+        return dict(zip(_SEED_NAMES, drawn, strict=True))
+
+    def _training_data(
+        self, X, y, sample_weight, encoder, validation_data, seed, early_stopping, input_shape
+    ):
+        """The encoded targets, the weights (the task's own applied), the
+        training rows and the validation data: ``X_val``'s, else held out of
+        ``X`` with early stopping, else None."""
+        validation = self._validation_data(*validation_data, encoder, input_shape, sp.issparse(X))
+        sample_weight = self._sample_weight(encoder, y, sample_weight)
         y_encoded = encoder.transform(y)
         if validation is None:
-            train_idx, val_idx = self._split_validation(
-                y, encoder, int(seeds["validation_split"]), early_stopping
-            )
+            train_idx, val_idx = self._split_validation(y, encoder, seed, early_stopping)
             if early_stopping:
                 validation = _Validation(
                     X[val_idx].astype(np.float32, copy=False),
@@ -557,53 +603,78 @@ default=None
                 "The validation data hold only samples of zero weight; early stopping "
                 "cannot measure anything. Use early_stopping=False or other weights."
             )
+        return _TrainingData(y_encoded, sample_weight, train_idx, validation)
 
-        optimizer = make_optimizer(self.optimizer, self.learning_rate, self.momentum, self.nesterov)
-        learning_rate, recompile, callback_model = None, None, None
-        if warm:
-            model = self.model_
-            network = training_output(model)
-            folding = encoder.folding(model)
-            optimizer, learning_rate, start = self._continued_optimizer(optimizer)
-            if optimizer is not model.optimizer:
-                recompile = (optimizer, compile_loss, encoder.metrics(self.metrics))
-            if callbacks:
-                callback_model = _copy_compiled(
-                    model, optimizer, compile_loss, encoder.metrics(self.metrics)
-                )
-                start.assign_to(callback_model)
-            start = folding.unfold(start)
-        else:
-            model, network = self._build_network(architecture, encoder, int(seeds["network"]))
-            model.compile(
-                optimizer=optimizer,
-                loss=compile_loss,
-                metrics=encoder.metrics(self.metrics) or None,
-            )
-            optimizer.build(model.trainable_variables)
-            folding = encoder.folding(model)
-            # The initial weights train as drawn; the model holds them folded.
-            start = NetworkState.of(model)
-            folding.fold(start).assign_weights_to(model)
-            callback_model = model if callbacks else None
-
-        n_train = len(train_idx)
-        batch_size = min(200 if self.batch_size == "auto" else self.batch_size, n_train)
-        spec = TrainerSpec(
-            network=self._network_recipe(architecture, encoder) or ModelRecipe(network),
+    def _new_network(self, architecture, encoder, optimizer, compile_loss, seed, callbacks):
+        """A new network, compiled with ``optimizer``, to start training from."""
+        model, network = self._build_network(architecture, encoder, seed)
+        model.compile(
             optimizer=optimizer,
+            loss=compile_loss,
+            metrics=encoder.metrics(self.metrics) or None,
+        )
+        optimizer.build(model.trainable_variables)
+        folding = encoder.folding(model)
+        # The initial weights train as drawn; the model holds them folded.
+        start = NetworkState.of(model)
+        folding.fold(start).assign_weights_to(model)
+        return _NetworkStart(
+            model=model,
+            network=network,
+            folding=folding,
+            start=start,
+            optimizer=optimizer,
+            callback_model=model if callbacks else None,
+        )
+
+    def _continued_network(self, encoder, optimizer, compile_loss, callbacks):
+        """The fitted network (``model_``) to continue training, untouched:
+        the optimizer to continue with, and what to compile it with at
+        commit when that optimizer is a new one."""
+        model = self.model_
+        folding = encoder.folding(model)
+        optimizer, learning_rate, start = self._continued_optimizer(optimizer)
+        recompile, callback_model = None, None
+        if optimizer is not model.optimizer:
+            recompile = (optimizer, compile_loss, encoder.metrics(self.metrics))
+        if callbacks:
+            callback_model = _copy_compiled(
+                model, optimizer, compile_loss, encoder.metrics(self.metrics)
+            )
+            start.assign_to(callback_model)
+        return _NetworkStart(
+            model=model,
+            network=training_output(model),
+            folding=folding,
+            start=folding.unfold(start),
+            optimizer=optimizer,
+            learning_rate=learning_rate,
+            recompile=recompile,
+            callback_model=callback_model,
+        )
+
+    def _trainer_spec(self, architecture, encoder, losses, metrics, start, data, sparse, strategy):
+        """The :class:`TrainerSpec` that builds (or finds pooled) the trainer."""
+        loss, loss_on_predictions, one_hot_loss, _ = losses
+        return TrainerSpec(
+            network=self._network_recipe(architecture, encoder) or ModelRecipe(start.network),
+            optimizer=start.optimizer,
             loss=loss,
             metrics=tuple(metrics),
             output_transform=encoder.output_transform,
             loss_on_predictions=loss_on_predictions,
             one_hot_loss=one_hot_loss,
             one_hot_depth=encoder.one_hot_depth,
-            target_signature=(y_encoded.dtype.name, y_encoded.shape[1:]),
+            target_signature=(data.y_encoded.dtype.name, data.y_encoded.shape[1:]),
             scaling_shape=np.shape(encoder.scaling()[0]),
-            sparse_input=sp.issparse(X),
+            sparse_input=sparse,
             strategy=strategy,
         )
-        config = LoopConfig(
+
+    def _loop_config(self, n_train, incremental, early_stopping):
+        """The epochs' settings (see :class:`LoopConfig`)."""
+        batch_size = min(200 if self.batch_size == "auto" else self.batch_size, n_train)
+        return LoopConfig(
             epochs=1 if incremental else int(self.epochs),
             batch_size=int(batch_size),
             shuffle=bool(self.shuffle),
@@ -616,65 +687,10 @@ default=None
                 else self.n_iter_no_change
             ),
             adaptive=self.learning_rate == "adaptive",
-            # KerasClassifier and KerasRegressor have no alpha (no L2 penalty).
-            alpha=float(getattr(self, "alpha", 0.0)),
+            alpha=self._l2_penalty(),
             verbose=int(self.verbose),
             learning_rate=self.learning_rate,
         )
-        return _FitPlan(
-            warm=warm,
-            X=X,
-            y=y,
-            y_encoded=y_encoded,
-            sample_weight=sample_weight,
-            encoder=encoder,
-            architecture=architecture,
-            model=model,
-            folding=folding,
-            start=start,
-            learning_rate=learning_rate,
-            recompile=recompile,
-            spec=spec,
-            config=config,
-            callbacks=callbacks,
-            callback_model=callback_model,
-            train_idx=train_idx,
-            validation=validation,
-            seeds=seeds,
-        )
-
-    def _check_numeric_targets(self, y, name):
-        """For a regressor: raise when ``y`` holds a value that is not a
-        number, naming it and the estimator to use for labels.
-
-        Before ``validate_data``: scikit-learn names neither ``y`` nor the
-        remedy ("could not convert string to float"), and keeps an array of
-        strings as it is.
-        """
-        if not is_regressor(self) or y is None:
-            return
-        try:
-            values = np.asarray(y)
-        except ValueError:  # ragged: validate_data says so
-            return
-        if values.dtype.kind in "biufc":
-            return
-        try:
-            values.astype(np.float64)
-            return
-        except (TypeError, ValueError):
-            pass
-        for value in values.ravel():
-            try:
-                float(value)
-            except (TypeError, ValueError):
-                shown = repr(str(value)) if isinstance(value, str) else repr(value)
-                regressor = type(self).__name__
-                raise ValueError(
-                    f"{regressor} needs numeric targets, but {name} holds {shown}, which is "
-                    f"not a number. To predict labels such as {shown}, use "
-                    f"{regressor.replace('Regressor', 'Classifier')}."
-                ) from None
 
     def _continued_optimizer(self, optimizer):
         """For a warm start: the optimizer to continue with, the float
@@ -776,22 +792,49 @@ default=None
             )
             return run.run()
 
+    def _fitted_attributes(self, plan, model, n_iter, history, best=(None, None)):
+        """The attributes that make an estimator fitted with ``model``: those
+        of ``_fitted_state``, ``_target_encoder`` and ``model_``.
+
+        What ``_commit`` sets (with ``callbacks_``), and what scikit-learn's
+        callbacks get for a copy of the estimator after an epoch, when
+        ``best`` (the best loss and validation score) is not known yet.
+        Called on the working copy, which holds ``n_features_in_``.
+        """
+        values = {
+            "n_features_in_": self.n_features_in_,
+            "n_outputs_": plan.encoder.n_outputs_,
+            "n_iter_": n_iter,
+            "history_": history,
+            "loss_curve_": history.get("loss", []),
+            "best_loss_": best[0],
+            "best_validation_score_": best[1],
+            "_architecture": plan.architecture,
+        }
+        attributes = {"_target_encoder": plan.encoder, "model_": model}
+        for name in self._fitted_state:
+            # The task part's own (a classifier's classes_) are its encoder's.
+            attributes[name] = values[name] if name in values else getattr(plan.encoder, name)
+        return attributes
+
     def _commit(self, work, plan, result):
         """Make the working copy's result the estimator's fitted state."""
         n_iter = (work.n_iter_ if plan.warm else 0) + result.n_epochs
-        vars(work).update(plan.fitted_attributes(plan.model, n_iter, result.history))
-        work.callbacks_ = plan.callbacks
+        loss_curve = result.history.get("loss", [])
         if plan.config.early_stopping:
-            work.best_loss_ = None
             # In scikit-learn's MLP units: the score (accuracy or R^2) of the
             # restored weights on the validation data.
             validation = plan.validation
-            work.best_validation_score_ = plan.encoder.score(
-                validation.y, result.validation_output, validation.sample_weight
+            best = (
+                None,
+                plan.encoder.score(
+                    validation.y, result.validation_output, validation.sample_weight
+                ),
             )
         else:
-            work.best_loss_ = min(work.loss_curve_) if work.loss_curve_ else None
-            work.best_validation_score_ = None
+            best = (min(loss_curve) if loss_curve else None), None
+        attributes = work._fitted_attributes(plan, plan.model, n_iter, result.history, best)
+        vars(work).update(attributes, callbacks_=plan.callbacks)
         # Nothing below can fail on checked input: the commit itself.
         if plan.recompile is not None:
             optimizer, loss, metrics = plan.recompile

@@ -1,4 +1,5 @@
-"""DNNClassifier: a Keras multilayer network as a scikit-learn classifier."""
+"""The classifiers' task part, and DNNClassifier: a Keras multilayer network as a
+scikit-learn classifier."""
 
 import numpy as np
 from sklearn.base import ClassifierMixin, _fit_context
@@ -7,126 +8,32 @@ from sklearn.utils._param_validation import HasMethods, StrOptions
 from ._base import BaseDNN
 from ._docstrings import fill_doc
 from ._keras_names import CLASSIFICATION_LOSS_NAMES
+from ._mlp import MLPNetworkMixin
 from ._persistence import is_fitted, register_estimator
 from ._target import ClassLabelEncoder
 
 
-@register_estimator
-@fill_doc
-class DNNClassifier(ClassifierMixin, BaseDNN):
-    """Deep neural network classifier built and trained with Keras.
+class ClassifierTaskMixin(ClassifierMixin):
+    """The classifiers' task part: labels of any type through
+    :class:`~skdnn._target.ClassLabelEncoder`, ``loss`` and ``class_weight``,
+    ``partial_fit`` with ``classes``, and the predictions.
 
-    A multilayer perceptron (``Dense`` layers with optional dropout and batch
-    normalization) whose architecture and training are hyperparameters, so
-    that pipelines, cross-validation and hyperparameter searches treat it
-    like any scikit-learn classifier. Binary, multiclass and multilabel
-    targets with labels of any type are supported.
-
-    Parameters
-    ----------
-    {architecture_parameters}
-
-    {optimization_parameters}
-
-    {classifier_loss_parameters}
-
-    {training_parameters}
-
-    Attributes
-    ----------
-    classes_ : ndarray of shape (n_classes,)
-        Class labels (``arange(n_labels)`` for multilabel targets).
-
-    {fitted_attributes}
-
-    See Also
-    --------
-    DNNRegressor : The same network for regression.
-    sklearn.neural_network.MLPClassifier : scikit-learn's NumPy multilayer
-        perceptron.
-
-    Examples
-    --------
-    >>> from sklearn.datasets import load_iris
-    >>> from sklearn.model_selection import train_test_split
-    >>> from sklearn.pipeline import make_pipeline
-    >>> from sklearn.preprocessing import StandardScaler
-    >>> from skdnn import DNNClassifier
-    >>> X, y = load_iris(return_X_y=True)
-    >>> X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
-    >>> clf = make_pipeline(
-    ...     StandardScaler(),
-    ...     DNNClassifier(hidden_layer_sizes=(32,), learning_rate=0.01, epochs=100,
-    ...                   random_state=0),
-    ... ).fit(X_train, y_train)
-    >>> clf.predict_proba(X_test[:1]).shape
-    (1, 3)
-    >>> clf.score(X_test, y_test) > 0.9
-    True
+    Mixed in on the left of a network part and
+    :class:`~skdnn._base.BaseDNN` (see :class:`DNNClassifier` and
+    :class:`~skdnn.KerasClassifier`).
     """
 
     _parameter_constraints = {
-        **BaseDNN._parameter_constraints,
         "loss": [StrOptions(set(CLASSIFICATION_LOSS_NAMES)), HasMethods(["__call__"])],
         "class_weight": [dict, StrOptions({"balanced"}), None],
     }
-
-    def __init__(
-        self,
-        hidden_layer_sizes=(100,),
-        activation="relu",
-        dropout=0.0,
-        batch_normalization=False,
-        alpha=1e-4,
-        optimizer="adam",
-        learning_rate=1e-3,
-        momentum=0.9,
-        nesterov=False,
-        epochs=200,
-        batch_size="auto",
-        shuffle=True,
-        early_stopping=False,
-        validation_fraction=0.1,
-        n_iter_no_change="auto",
-        tol=1e-4,
-        random_state=None,
-        verbose=0,
-        warm_start=False,
-        loss="auto",
-        class_weight=None,
-        callbacks=None,
-        metrics=None,
-        distribution=None,
-    ):
-        super().__init__(
-            hidden_layer_sizes=hidden_layer_sizes,
-            activation=activation,
-            dropout=dropout,
-            batch_normalization=batch_normalization,
-            alpha=alpha,
-            optimizer=optimizer,
-            learning_rate=learning_rate,
-            momentum=momentum,
-            nesterov=nesterov,
-            epochs=epochs,
-            batch_size=batch_size,
-            shuffle=shuffle,
-            early_stopping=early_stopping,
-            validation_fraction=validation_fraction,
-            n_iter_no_change=n_iter_no_change,
-            tol=tol,
-            random_state=random_state,
-            verbose=verbose,
-            warm_start=warm_start,
-            loss=loss,
-            callbacks=callbacks,
-            metrics=metrics,
-            distribution=distribution,
-        )
-        self.class_weight = class_weight
+    _fitted_state = (*BaseDNN._fitted_state, "classes_")
 
     def _make_target_encoder(self):
         return ClassLabelEncoder()
+
+    def _sample_weight(self, encoder, y, sample_weight):
+        return encoder.sample_weight(y, sample_weight, self.class_weight)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None, sample_weight=None):
@@ -253,3 +160,118 @@ class DNNClassifier(ClassifierMixin, BaseDNN):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
         return tags
+
+
+@register_estimator
+@fill_doc
+class DNNClassifier(ClassifierTaskMixin, MLPNetworkMixin, BaseDNN):
+    """Deep neural network classifier built and trained with Keras.
+
+    A multilayer perceptron (``Dense`` layers with optional dropout and batch
+    normalization) whose architecture and training are hyperparameters, so
+    that pipelines, cross-validation and hyperparameter searches treat it
+    like any scikit-learn classifier. Binary, multiclass and multilabel
+    targets with labels of any type are supported.
+
+    Parameters
+    ----------
+    {architecture_parameters}
+
+    {optimization_parameters}
+
+    {classifier_loss_parameters}
+
+    {training_parameters}
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels (``arange(n_labels)`` for multilabel targets).
+
+    {fitted_attributes}
+
+    See Also
+    --------
+    DNNRegressor : The same network for regression.
+    sklearn.neural_network.MLPClassifier : scikit-learn's NumPy multilayer
+        perceptron.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.model_selection import train_test_split
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from skdnn import DNNClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
+    >>> clf = make_pipeline(
+    ...     StandardScaler(),
+    ...     DNNClassifier(hidden_layer_sizes=(32,), learning_rate=0.01, epochs=100,
+    ...                   random_state=0),
+    ... ).fit(X_train, y_train)
+    >>> clf.predict_proba(X_test[:1]).shape
+    (1, 3)
+    >>> clf.score(X_test, y_test) > 0.9
+    True
+    """
+
+    _parameter_constraints = {
+        **BaseDNN._parameter_constraints,
+        **MLPNetworkMixin._parameter_constraints,
+        **ClassifierTaskMixin._parameter_constraints,
+    }
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        dropout=0.0,
+        batch_normalization=False,
+        alpha=1e-4,
+        optimizer="adam",
+        learning_rate=1e-3,
+        momentum=0.9,
+        nesterov=False,
+        epochs=200,
+        batch_size="auto",
+        shuffle=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change="auto",
+        tol=1e-4,
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+        loss="auto",
+        class_weight=None,
+        callbacks=None,
+        metrics=None,
+        distribution=None,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.dropout = dropout
+        self.batch_normalization = batch_normalization
+        self.alpha = alpha
+        super().__init__(
+            optimizer=optimizer,
+            learning_rate=learning_rate,
+            momentum=momentum,
+            nesterov=nesterov,
+            epochs=epochs,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            tol=tol,
+            random_state=random_state,
+            verbose=verbose,
+            warm_start=warm_start,
+            loss=loss,
+            callbacks=callbacks,
+            metrics=metrics,
+            distribution=distribution,
+        )
+        self.class_weight = class_weight

@@ -1,23 +1,22 @@
-"""KerasClassifier and KerasRegressor: the DNN estimators around a network the user brings.
+"""KerasClassifier and KerasRegressor: the skdnn estimators around a network the user brings.
 
 The user's ``model`` (a function that returns a ``keras.Model``, or a
-``keras.Model``) is the network's body; everything else is the DNN
-estimators' machinery, unchanged: the target encoders add the output layer,
-loss and decoding of the task (see ``build_body_network``), and fitting,
-warm starts, persistence and prediction are ``BaseDNN``'s. The only
-differences live here: the parameters (``model`` and the routed
-``model__<name>`` ones instead of the architecture's hyperparameters), and
-the hook that builds the network.
+``keras.Model``) is the network's body: :class:`KerasNetworkMixin` is the
+network part that takes it, in place of the DNN estimators'
+``MLPNetworkMixin``. The rest is shared: the task parts add the output
+layer, loss and decoding of the task (see ``build_body_network``), and
+fitting, warm starts, persistence and prediction are ``BaseDNN``'s.
 """
 
 import difflib
 import inspect
 
-from ._classifier import DNNClassifier
+from ._base import BaseDNN
+from ._classifier import ClassifierTaskMixin
 from ._docstrings import fill_doc
 from ._network import build_body_network
 from ._persistence import register_estimator
-from ._regressor import DNNRegressor
+from ._regressor import RegressorTaskMixin
 from ._warnings import warn_once
 
 # model__<name>=value is routed to the model function's argument <name>.
@@ -138,7 +137,7 @@ def _check_body(body, n_outputs, estimator_name):
             f"a hidden layer and training gets worse. Remove it: the model should end with "
             f"its last hidden layer (see the user guide, 'Common mistakes').",
             UserWarning,
-            stacklevel=7,
+            stacklevel=8,
         )
     if getattr(body, "optimizer", None) is not None or getattr(body, "compiled", False):
         optimizer = type(body.optimizer).__name__ if body.optimizer is not None else None
@@ -149,33 +148,30 @@ def _check_body(body, n_outputs, estimator_name):
             f"learning_rate=, loss=, metrics=) and leave compile() out of the model "
             f"function.",
             UserWarning,
-            stacklevel=7,
+            stacklevel=8,
         )
 
 
 class KerasNetworkMixin:
-    """The Keras estimators' side of the DNN estimators: the network's body
-    is ``model``, and its function's arguments are routed parameters.
+    """The Keras estimators' network part: the network's body is ``model``,
+    and its function's arguments are routed parameters.
 
-    Mixed in on the left of :class:`DNNClassifier` or :class:`DNNRegressor`,
-    whose fit, prediction and persistence it keeps. The routed parameters are
-    kept in ``_model_params``, the constructor's ``**model_params`` stored
-    unchanged, and joined to the constructor's parameters by ``get_params``
-    and ``set_params``, so that ``clone`` and searches see them. As
-    scikit-learn asks, the constructor accepts any name; one that is not
-    ``model__<name>`` is an error at fit.
+    Mixed in beside a task part and :class:`~skdnn._base.BaseDNN`. The
+    routed parameters are kept in ``_model_params``, the constructor's
+    ``**model_params`` stored unchanged, and joined to the constructor's
+    parameters by ``get_params`` and ``set_params``, so that ``clone`` and
+    searches see them. As scikit-learn asks, the constructor accepts any
+    name; one that is not ``model__<name>`` is an error at fit. The routed
+    parameters have no entry in ``_parameter_constraints`` (scikit-learn
+    skips a parameter without one): the model function they go to checks
+    them at fit (see ``_arguments``).
     """
 
-    @property
-    def _parameter_constraints(self):
-        inherited = super()._parameter_constraints
-        constraints = {
-            name: inherited[name] for name in self._get_param_names() if name in inherited
-        }
-        constraints["model"] = [callable, None]
-        # Routed parameters are checked by the function they go to, at fit.
-        constraints.update(dict.fromkeys(self._model_params, "no_validation"))
-        return constraints
+    _parameter_constraints = {"model": [callable, None]}
+
+    def _l2_penalty(self):
+        # The user's layers carry their own regularizers.
+        return 0.0
 
     def get_params(self, deep=True):
         """Get parameters for this estimator, the routed ``model__`` ones included.
@@ -280,7 +276,7 @@ class KerasNetworkMixin:
 
 @register_estimator
 @fill_doc
-class KerasClassifier(KerasNetworkMixin, DNNClassifier):
+class KerasClassifier(ClassifierTaskMixin, KerasNetworkMixin, BaseDNN):
     """Classifier around a Keras network you build: any architecture, images included.
 
     ``model`` is the network's body, e.g. a small CNN; the output layer,
@@ -338,6 +334,12 @@ class KerasClassifier(KerasNetworkMixin, DNNClassifier):
     8
     """
 
+    _parameter_constraints = {
+        **BaseDNN._parameter_constraints,
+        **KerasNetworkMixin._parameter_constraints,
+        **ClassifierTaskMixin._parameter_constraints,
+    }
+
     def __init__(
         self,
         model=None,
@@ -363,31 +365,33 @@ class KerasClassifier(KerasNetworkMixin, DNNClassifier):
         **model_params,
     ):
         self.model = model
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.momentum = momentum
-        self.nesterov = nesterov
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.shuffle = shuffle
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.tol = tol
-        self.random_state = random_state
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.loss = loss
+        super().__init__(
+            optimizer=optimizer,
+            learning_rate=learning_rate,
+            momentum=momentum,
+            nesterov=nesterov,
+            epochs=epochs,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            tol=tol,
+            random_state=random_state,
+            verbose=verbose,
+            warm_start=warm_start,
+            loss=loss,
+            callbacks=callbacks,
+            metrics=metrics,
+            distribution=distribution,
+        )
         self.class_weight = class_weight
-        self.callbacks = callbacks
-        self.metrics = metrics
-        self.distribution = distribution
         self._model_params = model_params
 
 
 @register_estimator
 @fill_doc
-class KerasRegressor(KerasNetworkMixin, DNNRegressor):
+class KerasRegressor(RegressorTaskMixin, KerasNetworkMixin, BaseDNN):
     """Regressor around a Keras network you build: any architecture, images included.
 
     ``model`` is the network's body; the output layer and target scaling
@@ -433,6 +437,12 @@ class KerasRegressor(KerasNetworkMixin, DNNRegressor):
     True
     """
 
+    _parameter_constraints = {
+        **BaseDNN._parameter_constraints,
+        **KerasNetworkMixin._parameter_constraints,
+        **RegressorTaskMixin._parameter_constraints,
+    }
+
     def __init__(
         self,
         model=None,
@@ -458,23 +468,25 @@ class KerasRegressor(KerasNetworkMixin, DNNRegressor):
         **model_params,
     ):
         self.model = model
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.momentum = momentum
-        self.nesterov = nesterov
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.shuffle = shuffle
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.tol = tol
-        self.random_state = random_state
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.loss = loss
+        super().__init__(
+            optimizer=optimizer,
+            learning_rate=learning_rate,
+            momentum=momentum,
+            nesterov=nesterov,
+            epochs=epochs,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            tol=tol,
+            random_state=random_state,
+            verbose=verbose,
+            warm_start=warm_start,
+            loss=loss,
+            callbacks=callbacks,
+            metrics=metrics,
+            distribution=distribution,
+        )
         self.output_activation = output_activation
-        self.callbacks = callbacks
-        self.metrics = metrics
-        self.distribution = distribution
         self._model_params = model_params

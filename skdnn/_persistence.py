@@ -1,6 +1,8 @@
 """Persistence of fitted estimators: the one home of their saved state.
 
-Three ways out share one explicit schema, :data:`FITTED_STATE`:
+Three ways out share one explicit schema, the estimator classes'
+``_fitted_state`` (declared on ``BaseDNN`` and the task parts), by class
+name in :data:`FITTED_STATE`:
 
 * ``est.save(path)`` writes one zip archive holding ``skdnn.json`` (format
   version, estimator class, hyperparameters and fitted state as plain JSON)
@@ -34,25 +36,12 @@ _CONFIG_NAME = "skdnn.json"
 _MODEL_NAME = "model.keras"
 _PICKLED_KEY = "_skdnn_fitted"
 
-# The fitted state of each estimator class, besides ``model_`` (saved as a
-# Keras file), ``_target_encoder`` (saved as its own state) and
-# ``callbacks_`` (never saved: Keras callbacks cannot be serialized).
-_NETWORK_STATE = (
-    "n_features_in_",
-    "n_outputs_",
-    "n_iter_",
-    "history_",
-    "loss_curve_",
-    "best_loss_",
-    "best_validation_score_",
-    "_architecture",
-)
-FITTED_STATE = {
-    "DNNClassifier": (*_NETWORK_STATE, "classes_"),
-    "DNNRegressor": _NETWORK_STATE,
-    "KerasClassifier": (*_NETWORK_STATE, "classes_"),
-    "KerasRegressor": _NETWORK_STATE,
-}
+# The fitted state of each estimator class by its name, besides ``model_``
+# (saved as a Keras file), ``_target_encoder`` (saved as its own state) and
+# ``callbacks_`` (never saved: Keras callbacks cannot be serialized): the
+# class's ``_fitted_state``, entered by register_estimator. Files and pickles
+# name the class, so its name is kept.
+FITTED_STATE = {}
 # Saved when present: scikit-learn sets it only for X with string column names.
 OPTIONAL_STATE = ("feature_names_in_",)
 
@@ -61,9 +50,8 @@ _ESTIMATORS = {}
 
 
 def register_estimator(cls):
-    """Make ``cls`` loadable; its fitted state must be declared in FITTED_STATE."""
-    if cls.__name__ not in FITTED_STATE:
-        raise TypeError(f"skdnn._persistence.FITTED_STATE does not declare {cls.__name__}.")
+    """Make ``cls`` loadable by its name, with its declared ``_fitted_state``."""
+    FITTED_STATE[cls.__name__] = tuple(cls._fitted_state)
     _ESTIMATORS[cls.__name__] = cls
     return cls
 
@@ -139,7 +127,7 @@ def model_from_bytes(data):
 def fitted_state(estimator):
     """Return the fitted state of ``estimator`` (but its network) as plain data."""
     attributes = vars(estimator)
-    state = {name: attributes[name] for name in FITTED_STATE[type(estimator).__name__]}
+    state = {name: attributes[name] for name in type(estimator)._fitted_state}
     state.update({name: attributes[name] for name in OPTIONAL_STATE if name in attributes})
     encoder = attributes["_target_encoder"]
     state["_target_encoder"] = {
@@ -152,7 +140,7 @@ def fitted_state(estimator):
 
 def restore_fitted_state(estimator, state, model):
     """Set the fitted state of ``estimator`` from :func:`fitted_state` and ``model``."""
-    required = FITTED_STATE[type(estimator).__name__]
+    required = type(estimator)._fitted_state
     missing = [name for name in (*required, "_target_encoder") if name not in state]
     if missing:
         raise ValueError(f"the fitted state lacks {missing}")

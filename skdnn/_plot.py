@@ -333,10 +333,9 @@ def _curves_of(estimator):
     """The function reading ``estimator``'s curves; TypeError for an unsupported one."""
     from sklearn.neural_network import MLPClassifier, MLPRegressor
 
-    from ._classifier import DNNClassifier
-    from ._regressor import DNNRegressor
+    from ._base import BaseDNN
 
-    if isinstance(estimator, (DNNClassifier, DNNRegressor)):
+    if isinstance(estimator, BaseDNN):
         return _skdnn_curves
     if isinstance(estimator, (MLPClassifier, MLPRegressor)):
         return _mlp_curves

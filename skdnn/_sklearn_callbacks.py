@@ -203,10 +203,7 @@ class EpochObserver:
         model = keras.models.clone_model(plan.model)
         plan.folding.fold(self._state()).assign_weights_to(model)
         history = {key: list(values) for key, values in self._history.items()}
-        attributes = plan.fitted_attributes(model, self._n_iter, history)
-        attributes.update(
-            n_features_in_=work.n_features_in_, best_loss_=None, best_validation_score_=None
-        )
+        attributes = work._fitted_attributes(plan, model, self._n_iter, history)
         if "feature_names_in_" in vars(work) or "feature_names_in_" in vars(self.task.estimator):
             # None, when a refit on an array follows a fit on a DataFrame:
             # the copy must not check the old names.

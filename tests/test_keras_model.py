@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 from conftest import assert_reproduced, dense_body, fitted_state, predictions, raising_callback
 from numpy.testing import assert_array_equal
-from sklearn.base import clone
+from sklearn.base import clone, is_classifier
 from sklearn.datasets import load_digits, make_multilabel_classification
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV
 
-from skdnn import KerasClassifier, KerasRegressor, load
+from skdnn import DNNClassifier, DNNRegressor, KerasClassifier, KerasRegressor, load
 
 KERAS_ESTIMATORS = [KerasClassifier, KerasRegressor]
 # Tiny networks and few epochs: each test pays Keras's per-fit overhead.
@@ -97,6 +97,20 @@ def test_routed_parameters_are_parameters(Estimator):
     assert copy.get_params()["model__units"] == 8  # the clone does not share them
     with pytest.raises(ValueError, match="Invalid parameter"):
         est.set_params(model_units=3)
+
+
+@pytest.mark.parametrize(
+    "Estimator, DNNEstimator", [(KerasClassifier, DNNClassifier), (KerasRegressor, DNNRegressor)]
+)
+def test_keras_estimators_are_not_dnn_estimators(Estimator, DNNEstimator):
+    # A KerasClassifier has none of DNNClassifier's architecture parameters:
+    # it shares its task and training, not its network.
+    est = Estimator(model=dense_body, model__units=8)
+    assert not isinstance(est, DNNEstimator)
+    assert is_classifier(est) == is_classifier(DNNEstimator())
+    assert not {"hidden_layer_sizes", "alpha", "dropout"} & set(est.get_params())
+    # Every parameter but the routed ones is validated by its constraint.
+    assert set(est._parameter_constraints) == set(est.get_params()) - {"model__units"}
 
 
 def test_grid_search_tunes_routed_parameters(tabular):

@@ -33,6 +33,7 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 import skdnn._sklearn_callbacks as sklearn_callbacks  # noqa: E402
 from skdnn import DNNClassifier  # noqa: E402
+from skdnn._persistence import FITTED_STATE, fitted_state  # noqa: E402
 
 EPOCHS = 3
 PARAMS = dict(hidden_layer_sizes=(8,), epochs=EPOCHS, learning_rate=0.01, random_state=0)
@@ -146,6 +147,21 @@ def test_scoring_monitor_logs_each_epoch_score(Estimator, data_for):
         np.testing.assert_allclose(row[scoring], fitted_there.score(X, y), rtol=1e-6)
     np.testing.assert_allclose(root[scoring], est.score(X, y), rtol=1e-6)
     np.testing.assert_allclose(epochs[-1][scoring], root[scoring], rtol=1e-6)
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_commit_persistence_and_callbacks_read_one_list_of_fitted_attributes(Estimator, data_for):
+    recorder = Recorder()
+    est = Estimator(**PARAMS).set_callbacks(recorder).fit(*data_for(Estimator))
+    declared = Estimator._fitted_state
+    assert FITTED_STATE[Estimator.__name__] == declared
+    # What is saved and pickled is what was committed...
+    assert set(fitted_state(est)) == {*declared, "_target_encoder"}
+    # ...and what each epoch's copy is fitted with, callbacks_ aside.
+    committed = set(vars(est)) - set(vars(Estimator(**PARAMS).set_callbacks(recorder)))
+    assert committed == {*declared, "_target_encoder", "model_", "callbacks_"}
+    for epoch_copy in recorder.epoch_estimators:
+        assert set(vars(epoch_copy)) - set(TRANSIENT) == set(vars(est)) - {"callbacks_"}
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)

@@ -1,0 +1,89 @@
+"""The DNN estimators' network part: a multilayer perceptron from hyperparameters.
+
+Mixed in by :class:`DNNClassifier` and :class:`DNNRegressor` beside their
+task part and :class:`~skdnn._base.BaseDNN`. It owns the architecture's
+parameters and the three hooks where the network comes from
+(``_architecture_of``, ``_build_network``, ``_network_recipe``), and the L2
+penalty ``alpha``, which the training loop applies to its ``Dense`` kernels.
+"""
+
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.utils._param_validation import Interval
+
+from ._keras_names import check_activation
+from ._network import NetworkRecipe, build_network
+
+
+class MLPNetworkMixin:
+    """The network part of the DNN estimators: ``Dense`` layers built from
+    ``hidden_layer_sizes``, ``activation``, ``dropout`` and
+    ``batch_normalization``, with the L2 penalty ``alpha``."""
+
+    _parameter_constraints = {
+        "hidden_layer_sizes": [Interval(Integral, 1, None, closed="left"), "array-like"],
+        "activation": [str],
+        "dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
+        "batch_normalization": ["boolean"],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+    }
+
+    def _l2_penalty(self):
+        """The strength of the L2 penalty on the weights during training."""
+        return float(self.alpha)
+
+    def _architecture_of(self, X):
+        """The network's architecture for samples like ``X``, checked."""
+        sizes = self.hidden_layer_sizes
+        if isinstance(sizes, Integral):
+            sizes = (sizes,)
+        if np.ndim(sizes) != 1 or not all(
+            isinstance(units, Integral) and not isinstance(units, bool) and units > 0
+            for units in sizes
+        ):
+            raise ValueError(
+                f"hidden_layer_sizes must be a positive integer or a tuple of positive "
+                f"integers, one per hidden layer, e.g. 100, (100,) or (100, 50); got "
+                f"{self.hidden_layer_sizes!r}."
+            )
+        dropout = np.asarray(self.dropout, dtype=float)
+        if dropout.ndim > 1 or (dropout.ndim == 1 and len(dropout) != len(sizes)):
+            raise ValueError(
+                f"dropout must be a float or one rate per hidden layer "
+                f"({len(sizes)} here); got {self.dropout!r}."
+            )
+        if np.any((dropout < 0) | (dropout >= 1)):
+            raise ValueError(f"dropout rates must be in [0, 1); got {self.dropout!r}.")
+        check_activation(self.activation)
+        return {
+            "input_shape": tuple(X.shape[1:]),
+            "hidden_layer_sizes": tuple(int(units) for units in sizes),
+            "activation": self.activation,
+            "dropout": tuple(np.broadcast_to(dropout, len(sizes)).tolist()),
+            "batch_normalization": bool(self.batch_normalization),
+        }
+
+    def _build_network(self, architecture, encoder, seed):
+        """Return the new network ``(model, train_network)`` for ``architecture``.
+
+        ``model`` is the whole network (what ``model_`` holds); its layer
+        named ``"output"`` gives the training output the loss is computed
+        on, which ``train_network`` ends with (see ``build_network``).
+        """
+        return build_network(
+            n_outputs=encoder.n_outputs_,
+            output_activation=encoder.output_activation,
+            head=encoder.head_layer(),
+            seed=seed,
+            **architecture,
+        )
+
+    def _network_recipe(self, architecture, encoder):
+        """How a trainer builds the training network again (see
+        :class:`~skdnn._network.NetworkRecipe`): from the architecture."""
+        return NetworkRecipe(
+            n_outputs=encoder.n_outputs_,
+            output_activation=encoder.output_activation,
+            **architecture,
+        )
