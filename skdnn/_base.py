@@ -28,7 +28,6 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ._engine_tensorflow import mirrored_strategy
 from ._inference import forward, to_numpy
 from ._keras_names import OPTIMIZERS, check_activation, copy_callbacks, make_optimizer
 from ._loop import LoopConfig, TrainingRun
@@ -36,14 +35,13 @@ from ._network import ModelRecipe, NetworkRecipe, build_network, training_output
 from ._persistence import is_fitted, pickle_state, unpickle_state
 from ._persistence import save as save_file
 from ._sklearn_callbacks import CallbackSupportMixin, FitTask
-from ._threads import apply_thread_budget
 from ._trainer import (
     NetworkState,
     TrainerSpec,
-    check_backend,
     checkout_trainer,
     describe_optimizer,
 )
+from ._training.backends import apply_thread_budget, get_backend
 from ._warnings import warn_once
 
 # Sparse X is taken in these formats; any other is converted to the first.
@@ -380,30 +378,6 @@ default=None
             **architecture,
         )
 
-    def _strategy(self, backend):
-        """What ``distribution`` asks for on ``backend``: None, a
-        ``tf.distribute`` strategy, or ``"mirrored"`` (JAX's data parallelism)."""
-        if self.distribution is None:
-            return None
-        if backend == "torch":
-            raise ValueError(
-                f"distribution={self.distribution!r} trains one network across several "
-                f"devices, which skdnn does on the TensorFlow and JAX backends only; Keras "
-                f"runs on PyTorch. Use distribution=None (one device: Keras's torch device, "
-                f"a GPU when PyTorch sees one), or KERAS_BACKEND=tensorflow or jax."
-            )
-        if backend == "jax":
-            if self.distribution != "mirrored":
-                raise ValueError(
-                    f"distribution={self.distribution!r} is a TensorFlow strategy, but Keras "
-                    f"runs on JAX. Use distribution='mirrored' (each batch is split across "
-                    f"JAX's devices) or KERAS_BACKEND=tensorflow."
-                )
-            return "mirrored"
-        if self.distribution == "mirrored":
-            return mirrored_strategy()
-        return self.distribution
-
     def _split_validation(self, y, encoder, seed, early_stopping):
         n_samples = len(y)
         indices = np.arange(n_samples)
@@ -493,7 +467,7 @@ default=None
         (``n_features_in_``, ``feature_names_in_``) there, never on the
         estimator itself.
         """
-        backend = check_backend()
+        backend = get_backend()
         apply_thread_budget()
         if warm:
             self._check_continued_samples(X, incremental)
@@ -527,7 +501,7 @@ default=None
         loss, loss_on_predictions, one_hot_loss, compile_loss = encoder.loss(self.loss)
         metrics = encoder.metrics(self.metrics)
         callbacks = copy_callbacks(self.callbacks)
-        strategy = self._strategy(backend)
+        strategy = backend.strategy(self.distribution)
 
         rng = check_random_state(self.random_state)
         drawn = rng.randint(np.iinfo(np.int32).max, size=len(_SEED_NAMES))

@@ -7,6 +7,7 @@ that are loaded rather than traced, what a process imports, and what differs
 on JAX and on PyTorch.
 """
 
+import importlib
 import os
 import subprocess
 import sys
@@ -21,7 +22,8 @@ from sklearn.exceptions import NotFittedError
 import skdnn
 from skdnn import DNNClassifier, DNNRegressor
 from skdnn._optimizers import to_trainer_values, trainer_optimizer
-from skdnn._trainer import ENGINES, pooled_keys
+from skdnn._trainer import pooled_keys
+from skdnn._training.backends import BACKENDS
 
 BACKEND = keras.config.backend()
 
@@ -34,7 +36,7 @@ def _installed(module):
 
 # The other supported backends that can run here, each in its own process
 # (each backend's name is its Python module's).
-OTHER_BACKENDS = [name for name in sorted(ENGINES) if name != BACKEND and _installed(name)]
+OTHER_BACKENDS = [name for name in sorted(BACKENDS) if name != BACKEND and _installed(name)]
 other_backends = pytest.mark.parametrize(
     "other",
     OTHER_BACKENDS
@@ -69,7 +71,11 @@ def test_unsupported_backend_gets_a_clear_error(Estimator, data_for, monkeypatch
 
 
 def test_every_supported_backend_has_an_engine():
-    assert set(ENGINES) == {"tensorflow", "jax", "torch"}
+    assert set(BACKENDS) == {"tensorflow", "jax", "torch"}
+    for name, module in BACKENDS.items():
+        backend = importlib.import_module(f"skdnn._training.backends.{module}").BACKEND
+        assert backend.name == name
+        assert hasattr(backend.Engine, "train_epoch")
 
 
 # ----------------------------------------------------------------------
