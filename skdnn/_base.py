@@ -6,8 +6,8 @@ Every ``fit``, warm-started fit and ``partial_fit`` is all-or-nothing:
    loss, metrics, callbacks, the validation split) on a working copy of the
    estimator and builds what training starts from, without touching the
    estimator itself;
-2. :meth:`BaseDNN._train` trains a pooled trainer (see ``_trainer.py``) from
-   that state, epoch by epoch (see ``_loop.py``);
+2. :meth:`BaseDNN._train` trains a pooled trainer (see ``_training/trainer.py``) from
+   that state, epoch by epoch (see ``_training/loop.py``);
 3. :meth:`BaseDNN._commit` writes the result into the estimator, only when
    the whole call succeeded.
 
@@ -28,20 +28,20 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ._inference import forward, to_numpy
 from ._keras_names import OPTIMIZERS, check_activation, copy_callbacks, make_optimizer
-from ._loop import LoopConfig, TrainingRun
-from ._network import ModelRecipe, NetworkRecipe, build_network, training_output
+from ._network.build import ModelRecipe, NetworkRecipe, build_network, training_output
+from ._network.inference import forward, to_numpy
 from ._persistence import is_fitted, pickle_state, unpickle_state
 from ._persistence import save as save_file
 from ._sklearn_callbacks import CallbackSupportMixin, FitTask
-from ._trainer import (
+from ._training.backends import apply_thread_budget, get_backend
+from ._training.loop import LoopConfig, TrainingRun
+from ._training.trainer import (
     NetworkState,
     TrainerSpec,
     checkout_trainer,
     describe_optimizer,
 )
-from ._training.backends import apply_thread_budget, get_backend
 from ._warnings import warn_once
 
 # Sparse X is taken in these formats; any other is converted to the first.
@@ -371,7 +371,7 @@ default=None
 
     def _network_recipe(self, architecture, encoder):
         """How a trainer builds the training network again (see
-        :class:`~skdnn._network.NetworkRecipe`), or None to clone it."""
+        :class:`~skdnn._network.build.NetworkRecipe`), or None to clone it."""
         return NetworkRecipe(
             n_outputs=encoder.n_outputs_,
             output_activation=encoder.output_activation,

@@ -15,7 +15,7 @@ import inspect
 
 from ._classifier import DNNClassifier
 from ._docstrings import fill_doc
-from ._network import build_body_network
+from ._network.build import build_body_network
 from ._persistence import register_estimator
 from ._regressor import DNNRegressor
 from ._warnings import warn_once

@@ -21,9 +21,9 @@ from sklearn.exceptions import NotFittedError
 
 import skdnn
 from skdnn import DNNClassifier, DNNRegressor
-from skdnn._optimizers import to_trainer_values, trainer_optimizer
-from skdnn._trainer import pooled_keys
 from skdnn._training.backends import BACKENDS
+from skdnn._training.optimizers import to_trainer_values, trainer_optimizer
+from skdnn._training.trainer import pooled_keys
 
 BACKEND = keras.config.backend()
 

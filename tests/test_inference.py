@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from skdnn._inference import ACTIVATIONS, forward
-from skdnn._network import build_network
+from skdnn._network.build import build_network
+from skdnn._network.inference import ACTIVATIONS, forward
 
 # float32 agreement with Keras: a few ulps through a few small layers.
 TOLERANCE = {"rtol": 1e-5, "atol": 1e-5}

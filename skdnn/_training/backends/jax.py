@@ -21,7 +21,7 @@ leaves the engine; their results come from one jitted call.
 import numpy as np
 import scipy.sparse as sp
 
-from ..._objective import Objective, batch_loss, kernel_indices
+from ..objective import Objective, batch_loss, kernel_indices
 from .base import Backend, regularization_loss
 
 # Bytes of samples per compiled call (bounds the host-side chunk), and the

@@ -19,7 +19,7 @@ import threading
 import numpy as np
 import scipy.sparse as sp
 
-from ..._objective import Objective, batch_loss, kernel_indices
+from ..objective import Objective, batch_loss, kernel_indices
 from .base import Backend, VariableState, regularization_loss
 
 # TensorFlow's CPU kernels need buffers aligned to this many bytes.

@@ -17,7 +17,7 @@ only that batch is made dense, never the whole matrix.
 import numpy as np
 import scipy.sparse as sp
 
-from ..._objective import Objective, batch_loss, kernel_indices
+from ..objective import Objective, batch_loss, kernel_indices
 from .base import Backend, VariableState, regularization_loss
 
 # Bytes of dense samples per evaluation call: bounds the dense copy of a

@@ -21,7 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit
 
-from ._training.backends import get_backend
+from .._training.backends import get_backend
 
 # The layers the NumPy forward pass computes: those of build_network. A
 # network with any other layer (a user's body) is run by Keras instead.
@@ -29,7 +29,7 @@ NUMPY_LAYERS = {
     "InputLayer",
     "Flatten",
     "Dropout",
-    "LoadedRateDropout",  # a trainer's Dropout (see _network.py)
+    "LoadedRateDropout",  # a trainer's Dropout (see _network/build.py)
     "Dense",
     "BatchNormalization",
     "Activation",

@@ -8,7 +8,7 @@ overhead dominates. Here:
 * an epoch runs in one compiled call, or a few (see the engines in
   ``_training/backends/``: a TensorFlow while-loop, a jitted JAX loop over
   Keras's stateless calls), on the backend the user configured; the step
-  itself is written once (``_objective.py``);
+  itself is written once (``_training/objective.py``);
 * the compiled functions belong to a :class:`Trainer`, a private copy of the
   network and optimizer. A :class:`TrainerSpec` describes everything the
   trace depends on: it builds the trainer and gives the key under which the
@@ -30,15 +30,15 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from ._inference import to_numpy
-from ._network import ModelRecipe
-from ._optimizers import (
+from .._network.build import ModelRecipe
+from .._network.inference import to_numpy
+from .backends import get_backend
+from .optimizers import (
     from_trainer_values,
     loaded_hyperparameters,
     to_trainer_values,
     trainer_optimizer,
 )
-from ._training.backends import get_backend
 
 # Rows per call when evaluating the validation split: large enough to
 # amortize the call overhead, small enough to bound the activations' memory.
@@ -80,7 +80,7 @@ def describe(obj):
 
 def as_recipe(network):
     """``network`` as a recipe: a recipe as it is, a Keras model as a
-    :class:`~skdnn._network.ModelRecipe` (whose trainers train a clone)."""
+    :class:`~skdnn._network.build.ModelRecipe` (whose trainers train a clone)."""
     return network if hasattr(network, "describe") else ModelRecipe(network)
 
 
@@ -93,7 +93,7 @@ def describe_network(network):
 def describe_optimizer(optimizer, traced_only=False):
     """Describe an optimizer without its float learning rate (a variable,
     loaded for each fit) and its automatic name; with ``traced_only``, also
-    without the hyperparameters a trainer loads (see ``_optimizers.py``)."""
+    without the hyperparameters a trainer loads (see ``_training/optimizers.py``)."""
     config = {**optimizer.get_config(), "name": None}
     if isinstance(config.get("learning_rate"), float):
         config["learning_rate"] = None
@@ -125,7 +125,7 @@ class TrainerSpec:
     network : keras.Model or NetworkRecipe
         The network up to its output layer (logits, or standardized
         targets); the trainer trains its own clone, or builds its own from
-        the recipe (see ``_network.py``).
+        the recipe (see ``_network/build.py``).
     optimizer : keras.optimizers.Optimizer
         Copied; its variables are loaded for every fit.
     loss : str, callable or keras.losses.Loss
@@ -258,7 +258,7 @@ class Trainer:
             metrics = [type(m).from_config(m.get_config()) for m in spec.metrics]
         self._model, self.optimizer, self.metrics = model, optimizer, metrics
         # Hyperparameters held in variables, loaded for each fit (see load()):
-        # the dropout rates, and the optimizer's (see _optimizers.py).
+        # the dropout rates, and the optimizer's (see _training/optimizers.py).
         self._rate_variables = [
             layer.rate_value for layer in model.layers if hasattr(layer, "rate_value")
         ]

@@ -46,7 +46,7 @@ def transform_output(kind, z, scale, offset):
 
 
 class Objective:
-    """The loss, penalty and metric inputs of a :class:`~skdnn._trainer.TrainerSpec`.
+    """The loss, penalty and metric inputs of a :class:`~skdnn._training.trainer.TrainerSpec`.
 
     Parameters
     ----------
