@@ -32,6 +32,89 @@ tensorflow_only = pytest.mark.skipif(
 )
 
 
+# ----------------------------------------------------------------------------
+# The device's float32 arithmetic
+# ----------------------------------------------------------------------------
+# Recent NVIDIA GPUs multiply float32 matrices in TF32 by default: each
+# input is rounded to a 10-bit significand (relative error up to 2**-11), so
+# a product of two carries up to 2**-10 (about 1e-3), and a network's two
+# products (hidden, output layer) about twice that. Keras's predict on such a
+# GPU, or a fit whose products take another path there (sparse batches, other
+# shapes), then differs from NumPy's float32 predict at that level (3e-4 seen
+# on an H200 with JAX), where CPUs agree to 1e-5.
+TF32_RTOL = 2 * 2**-10
+
+# Reproducibility on a GPU holds up to a few float32 ulps (eps = 1.2e-7):
+# reductions there may add in another order from run to run (2e-10 seen on an
+# H200 between two processes), while another seed, sample or setting moves a
+# prediction by 1e-3 or more.
+GPU_REPRODUCED = dict(rtol=1e-6, atol=1e-8)
+
+
+def _gpu_settings():
+    """Return ``(on_gpu, uses_tf32)`` for the default device of this backend.
+
+    Only reads the backend's settings: the user's choice, never changed here.
+    """
+    backend = keras_backend()
+    if backend == "jax":
+        import jax
+
+        if jax.default_backend() != "gpu":
+            return False, False
+        precision = jax.config.jax_default_matmul_precision
+        return True, str(precision).lower() not in ("highest", "float32", "f32_f32_f32")
+    if backend == "torch":
+        import torch
+
+        if not torch.cuda.is_available():
+            return False, False
+        # Keras leaves these alone: PyTorch's defaults are full float32
+        # matmuls and TF32 convolutions.
+        return True, (
+            torch.backends.cuda.matmul.allow_tf32
+            or torch.get_float32_matmul_precision() != "highest"
+            or torch.backends.cudnn.allow_tf32
+        )
+    import tensorflow as tf
+
+    if not tf.config.list_physical_devices("GPU"):
+        return False, False
+    return True, tf.config.experimental.tensor_float_32_execution_enabled()
+
+
+def matmul_tolerance(rtol, atol=0.0, scale=1.0):
+    """Tolerances for results of float32 matrix products computed two ways.
+
+    Use it where Keras's predict or evaluate meets skdnn's NumPy predict, or
+    where two fits multiply by different paths (sparse and dense batches,
+    weighted and repeated rows, one device and two). On a CPU, or a GPU in
+    full float32, it returns ``rtol`` and ``atol`` unchanged; on a GPU using
+    TF32, at least :data:`TF32_RTOL`, and ``TF32_RTOL * scale`` absolute for
+    values of magnitude ``scale``.
+
+    Returns a dict for ``np.testing.assert_allclose(actual, desired, **...)``.
+    """
+    if not _gpu_settings()[1]:
+        return dict(rtol=rtol, atol=atol)
+    return dict(rtol=max(rtol, TF32_RTOL), atol=max(atol, TF32_RTOL * scale))
+
+
+def assert_reproduced(actual, desired, err_msg=""):
+    """Assert that a fit reproduced another: bit for bit on a CPU.
+
+    For two fits with the same integer ``random_state`` (another process,
+    thread, trainer or spelling of a parameter). On a GPU, up to
+    :data:`GPU_REPRODUCED`: its reductions need not add in the same order
+    twice. Not for predictions of one fitted estimator or of an exact copy
+    (pickle, save and load): NumPy computes those, on the CPU, identically.
+    """
+    if _gpu_settings()[0]:
+        np.testing.assert_allclose(actual, desired, err_msg=err_msg, **GPU_REPRODUCED)
+    else:
+        np.testing.assert_array_equal(actual, desired, err_msg=err_msg)
+
+
 # Test modules whose behaviour does not depend on the Keras backend: the
 # docs and examples, packaging, scikit-learn's tools around the estimators,
 # plotting, Dask, warnings and the pure target encoders. Marked
@@ -61,7 +144,8 @@ def pytest_collection_modifyitems(config, items):
     weights, training on PyTorch follows the other backends' curves.
     """
     for item in items:
-        if item.module is not None and item.module.__name__ in ONE_BACKEND_MODULES:
+        module = getattr(item, "module", None)  # doctests have none
+        if module is not None and module.__name__ in ONE_BACKEND_MODULES:
             item.add_marker(pytest.mark.one_backend)
     if keras_backend() != "torch":
         return

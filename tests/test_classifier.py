@@ -4,7 +4,7 @@ import pickle
 
 import numpy as np
 import pytest
-from conftest import FAST
+from conftest import FAST, assert_reproduced
 from sklearn.datasets import make_multilabel_classification
 
 from skdnn import DNNClassifier
@@ -156,12 +156,12 @@ def test_keras_loss_names_fit_the_target(classification_data):
     auto = DNNClassifier(**FAST).fit(X, y)
     for name in ("sparse_categorical_crossentropy", "categorical_crossentropy", "log_loss"):
         named = DNNClassifier(loss=name, **FAST).fit(X, y)
-        np.testing.assert_array_equal(named.predict_proba(X), auto.predict_proba(X))
+        assert_reproduced(named.predict_proba(X), auto.predict_proba(X))
     with pytest.raises(ValueError, match="'binary_crossentropy' does not fit a 'multiclass'"):
         DNNClassifier(loss="binary_crossentropy", **FAST).fit(X, y)
     # Binary labels: Keras's two-class softmax is the sigmoid skdnn trains.
     binary = DNNClassifier(loss="sparse_categorical_crossentropy", **FAST).fit(X, y == 1)
-    np.testing.assert_array_equal(
+    assert_reproduced(
         binary.predict_proba(X),
         DNNClassifier(loss="binary_crossentropy", **FAST).fit(X, y == 1).predict_proba(X),
     )
@@ -191,7 +191,7 @@ def test_optimizer_names_as_keras_spells_them(spelling, classification_data):
     keras_spelling = DNNClassifier(optimizer=spelling, **FAST).fit(X, y)
     lower = DNNClassifier(optimizer=spelling.lower(), **FAST).fit(X, y)
     assert type(keras_spelling.model_.optimizer).__name__ == spelling
-    np.testing.assert_array_equal(keras_spelling.predict_proba(X), lower.predict_proba(X))
+    assert_reproduced(keras_spelling.predict_proba(X), lower.predict_proba(X))
 
 
 def test_unknown_optimizer_name_lists_the_known_ones(classification_data):

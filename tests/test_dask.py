@@ -10,8 +10,7 @@ import os
 import joblib
 import numpy as np
 import pytest
-from conftest import tensorflow_only
-from numpy.testing import assert_array_equal
+from conftest import assert_reproduced, tensorflow_only
 from scipy.stats import loguniform
 from sklearn.base import clone
 from sklearn.experimental import enable_halving_search_cv  # noqa: F401
@@ -80,7 +79,7 @@ def test_grid_search_on_workers_equals_sequential(client, classification_data, s
         search = _grid_search().fit(*classification_data)
     assert tasks.data, "the search did not run on the cluster"
     for key in SCORES:
-        assert_array_equal(search.cv_results_[key], sequential_search.cv_results_[key])
+        assert_reproduced(search.cv_results_[key], sequential_search.cv_results_[key])
     assert search.best_params_ == sequential_search.best_params_
 
 
@@ -93,7 +92,7 @@ def test_scattered_data_give_the_same_search(client, classification_data, sequen
         assert [len(workers) for workers in holders.values()] == [2, 2]
         search = _grid_search().fit(X, y)
     for key in SCORES:
-        assert_array_equal(search.cv_results_[key], sequential_search.cv_results_[key])
+        assert_reproduced(search.cv_results_[key], sequential_search.cv_results_[key])
 
 
 @pytest.mark.parametrize("Estimator", [DNNClassifier, DNNRegressor])
@@ -105,9 +104,9 @@ def test_estimators_fitted_on_workers_predict_like_local_ones(client, data_for, 
     for remote, train in zip(result["estimator"], result["indices"]["train"], strict=True):
         local = clone(estimator).fit(X[train], y[train])
         assert remote.n_iter_ == local.n_iter_
-        assert_array_equal(remote.predict(X), local.predict(X))
+        assert_reproduced(remote.predict(X), local.predict(X))
         if Estimator is DNNClassifier:
-            assert_array_equal(remote.predict_proba(X), local.predict_proba(X))
+            assert_reproduced(remote.predict_proba(X), local.predict_proba(X))
 
 
 def _fit_and_report_threads():

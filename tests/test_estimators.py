@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-from conftest import ESTIMATORS, FAST, keras_backend
+from conftest import ESTIMATORS, FAST, assert_reproduced, keras_backend, matmul_tolerance
 from conftest import predictions as _predict
 from sklearn.base import clone, is_classifier, is_regressor
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
@@ -49,12 +49,16 @@ def test_fitted_attributes(Estimator, data_for):
     if is_classifier(est):
         assert len(est.history_["accuracy"]) == 5
         np.testing.assert_allclose(
-            est.model_.predict(X, verbose=0), est.predict_proba(X), atol=1e-5
+            est.model_.predict(X, verbose=0),
+            est.predict_proba(X),
+            **matmul_tolerance(rtol=1e-7, atol=1e-5),  # assert_allclose's rtol
         )
     else:
         # model_ predicts in the target's units, like predict.
         np.testing.assert_allclose(
-            est.model_.predict(X, verbose=0).ravel(), est.predict(X), rtol=1e-4, atol=1e-3
+            est.model_.predict(X, verbose=0).ravel(),
+            est.predict(X),
+            **matmul_tolerance(rtol=1e-4, atol=1e-3),
         )
 
 
@@ -238,7 +242,7 @@ def test_reproducible_with_integer_random_state(Estimator, data_for):
     # Fitting another estimator in between must not change anything.
     Estimator(**{**params, "random_state": 1}).fit(X, y)
     again = _predict(Estimator(**params).fit(X, y), X)
-    np.testing.assert_array_equal(first, again)
+    assert_reproduced(again, first)
     other = _predict(Estimator(**{**params, "random_state": 1}).fit(X, y), X)
     assert not np.array_equal(first, other)
 
@@ -274,7 +278,7 @@ def test_reproducible_in_threads(Estimator, data_for):
     with ThreadPoolExecutor(max_workers=3) as pool:
         got = list(pool.map(fit, [0, 1, 0, 1]))
     for seed, predictions in zip([0, 1, 0, 1], got, strict=True):
-        np.testing.assert_array_equal(predictions, expected[seed])
+        assert_reproduced(predictions, expected[seed])
 
 
 REPRODUCE_SCRIPT = """
@@ -299,12 +303,10 @@ def test_reproducible_across_processes(tmp_path):
     )
     Xr, yr = make_regression(n_samples=120, n_features=6, noise=1.0, random_state=0)
     params = dict(hidden_layer_sizes=(16,), epochs=5, random_state=0, dropout=0.2)
-    np.testing.assert_array_equal(
+    assert_reproduced(
         np.load(tmp_path / "clf.npy"), DNNClassifier(**params).fit(X, y).predict_proba(X)
     )
-    np.testing.assert_array_equal(
-        np.load(tmp_path / "reg.npy"), DNNRegressor(**params).fit(Xr, yr).predict(Xr)
-    )
+    assert_reproduced(np.load(tmp_path / "reg.npy"), DNNRegressor(**params).fit(Xr, yr).predict(Xr))
 
 
 def test_import_does_not_load_tensorflow():
@@ -351,7 +353,8 @@ def test_warm_start_after_unpickling_keeps_optimizer_state(Estimator, data_for):
         == int(est.model_.optimizer.iterations.numpy())
         > 0
     )
-    np.testing.assert_array_equal(_predict(est.fit(X, y), X), _predict(restored.fit(X, y), X))
+    continued = _predict(est.fit(X, y), X)
+    assert_reproduced(_predict(restored.fit(X, y), X), continued)
 
 
 # ----------------------------------------------------------------------------
@@ -490,7 +493,9 @@ def test_sample_weight_equals_repetition(Estimator, data_for):
     params = dict(FAST, shuffle=False, batch_size=1000)
     weighted = Estimator(**params).fit(X, y, sample_weight=weights)
     repeated = Estimator(**params).fit(np.repeat(X, weights, axis=0), np.repeat(y, weights, axis=0))
-    np.testing.assert_allclose(_predict(weighted, X), _predict(repeated, X), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        _predict(weighted, X), _predict(repeated, X), **matmul_tolerance(rtol=1e-4, atol=1e-4)
+    )
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)

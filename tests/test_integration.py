@@ -19,7 +19,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ESTIMATORS, FAST, keras_backend
+from conftest import ESTIMATORS, FAST, assert_reproduced, keras_backend
 from conftest import predictions as _predict
 from scipy.stats import loguniform
 from sklearn import config_context
@@ -366,7 +366,7 @@ def test_parallel_backends_give_identical_results(Estimator, backend):
     results = _search_and_cross_validate(Estimator, backend)
     assert results.keys() == expected.keys()
     for key, value in expected.items():
-        np.testing.assert_array_equal(results[key], value, err_msg=key)
+        assert_reproduced(results[key], value, err_msg=key)
     assert np.all(np.isfinite(expected["cv_scores"]))
 
 
@@ -431,7 +431,7 @@ def test_other_tools_identical_under_threading():
     expected = _other_model_selection_tools("sequential")
     results = _other_model_selection_tools("threading")
     for key, value in expected.items():
-        np.testing.assert_array_equal(results[key], value, err_msg=key)
+        assert_reproduced(results[key], value, err_msg=key)
     assert expected["learning_curve"].shape == expected["validation_curve"].shape == (2, 2)
 
 
@@ -717,7 +717,7 @@ def test_routing_sample_weight_to_score(classification_data):
         plain = cross_validate(dnn, X, y, cv=2, return_estimator=True)
     # The fits ignored the weights, so only the scoring changed ...
     for a, b in zip(weighted["estimator"], plain["estimator"], strict=True):
-        np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+        assert_reproduced(a.predict_proba(X), b.predict_proba(X))
     # ... and the score is the weighted accuracy on each test fold.
     for est, test, score in zip(
         weighted["estimator"], weighted["indices"]["test"], weighted["test_score"], strict=True

@@ -19,7 +19,7 @@ import pytest
 
 pytest.importorskip("sklearn.callback")
 
-from conftest import ESTIMATORS, predictions, raising_callback  # noqa: E402
+from conftest import ESTIMATORS, assert_reproduced, predictions, raising_callback  # noqa: E402
 from sklearn.base import clone, is_classifier  # noqa: E402
 from sklearn.callback import (  # noqa: E402
     ProgressBar,
@@ -230,7 +230,7 @@ def test_fits_without_sklearn_callbacks_are_unchanged(Estimator, data_for, capsy
     monkeypatch.setattr(sklearn_callbacks, "EpochObserver", no_observer)
     without = Estimator(**PARAMS).fit(X, y)
     assert capsys.readouterr().out == ""
-    np.testing.assert_array_equal(predictions(without, X), predictions(with_callbacks, X))
+    assert_reproduced(predictions(without, X), predictions(with_callbacks, X))
     assert not [name for name in (*TRANSIENT, "_skl_callbacks") if name in vars(without)]
 
 

@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
-from conftest import FAST
+from conftest import FAST, assert_reproduced
 
 import skdnn
 from skdnn import DNNClassifier, DNNRegressor
@@ -56,7 +56,7 @@ def test_clear_cache_empties_the_pool(classification_data):
     first = DNNClassifier(**FAST).fit(*classification_data).predict_proba(classification_data[0])
     skdnn.clear_cache()
     again = DNNClassifier(**FAST).fit(*classification_data).predict_proba(classification_data[0])
-    np.testing.assert_array_equal(first, again)
+    assert_reproduced(again, first)
 
 
 def test_reused_trainer_gives_the_same_result_as_a_fresh_one(classification_data):
@@ -65,7 +65,7 @@ def test_reused_trainer_gives_the_same_result_as_a_fresh_one(classification_data
     first = DNNClassifier(**params).fit(X, y).predict_proba(X)  # new trace
     DNNClassifier(**{**params, "random_state": 5}).fit(X, y)  # moves the trainer's state
     again = DNNClassifier(**params).fit(X, y).predict_proba(X)  # reused trace
-    np.testing.assert_array_equal(first, again)
+    assert_reproduced(again, first)
 
 
 SCRIPT = """

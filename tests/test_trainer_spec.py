@@ -102,8 +102,8 @@ def test_built_trainer_trains_what_the_spec_describes():
     y = np.arange(8, dtype=np.int32) % 3
     before = trainer.state()
     data = trainer.data(X, y, np.ones(8, np.float32))
-    loss, metrics = trainer.train_epoch(data, np.arange(8), 4, 0.0, np.float32(1), np.float32(0))
-    assert np.isfinite(loss) and set(metrics) == {"accuracy"}
+    losses, metrics = trainer.train_epoch(data, np.arange(8), 4, 0.0, np.float32(1), np.float32(0))
+    assert np.isfinite(losses["loss"]) and set(metrics) == {"accuracy"}
     after = trainer.state()
     assert not np.array_equal(before.trainable[0], after.trainable[0])
     assert after.optimizer[0] == 2  # two batches: two steps

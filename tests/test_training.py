@@ -8,7 +8,7 @@ import zipfile
 
 import numpy as np
 import pytest
-from conftest import ESTIMATORS, FAST, tensorflow_only
+from conftest import ESTIMATORS, FAST, matmul_tolerance, tensorflow_only
 from conftest import predictions as _predict
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
@@ -412,7 +412,9 @@ def test_export_for_serving(classification_data, tmp_path):
     est.model_.export(str(tmp_path / "served"), verbose=False)
     served = tf.saved_model.load(str(tmp_path / "served"))
     probabilities = served.serve(tf.constant(X[:10], dtype=tf.float32)).numpy()
-    np.testing.assert_allclose(probabilities, est.predict_proba(X[:10]), atol=1e-5)
+    np.testing.assert_allclose(
+        probabilities, est.predict_proba(X[:10]), **matmul_tolerance(rtol=1e-7, atol=1e-5)
+    )
 
 
 def test_deepcopy_after_callbacks(classification_data):

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import ESTIMATORS, FAST, predictions
+from conftest import ESTIMATORS, FAST, assert_reproduced, predictions
 from sklearn import config_context
 from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline
@@ -22,8 +22,8 @@ def test_validation_data_are_recorded_without_changing_training(Estimator, data_
     plain = Estimator(**FAST).fit(X, y)
     est = Estimator(**FAST).fit(X, y, X_val=X_val, y_val=y_val)
     # Without early stopping, validation data only add to history_.
-    np.testing.assert_array_equal(predictions(est, X), predictions(plain, X))
-    assert est.loss_curve_ == plain.loss_curve_
+    assert_reproduced(predictions(est, X), predictions(plain, X))
+    assert_reproduced(est.loss_curve_, plain.loss_curve_)
     expected = {"loss", "val_loss"} | (
         {"accuracy", "val_accuracy"}
         if Estimator is DNNClassifier
