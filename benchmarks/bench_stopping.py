@@ -56,7 +56,7 @@ def old_stop(self, logs):
 @contextmanager
 def rule(name):
     """Train with the ``"old"`` or the ``"new"`` (the package's) rule."""
-    from skdnn._loop import TrainingRun
+    from skdnn._training.loop import TrainingRun
 
     new_stop = TrainingRun._stop
     if name == "old":

@@ -11,7 +11,7 @@ from ._keras_model import KerasClassifier, KerasRegressor
 from ._persistence import load
 from ._plot import TrainingCurveDisplay
 from ._regressor import DNNRegressor
-from ._trainer import clear_cache
+from ._training.trainer import clear_cache
 from ._version import __version__
 
 __all__ = [

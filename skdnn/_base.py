@@ -6,8 +6,8 @@ Every ``fit``, warm-started fit and ``partial_fit`` is all-or-nothing:
    loss, metrics, callbacks, the validation split) on a working copy of the
    estimator and builds what training starts from, without touching the
    estimator itself;
-2. :meth:`BaseDNN._train` trains a pooled trainer (see ``_trainer.py``) from
-   that state, epoch by epoch (see ``_loop.py``);
+2. :meth:`BaseDNN._train` trains a pooled trainer (see ``_training/trainer.py``) from
+   that state, epoch by epoch (see ``_training/loop.py``);
 3. :meth:`BaseDNN._commit` writes the result into the estimator, only when
    the whole call succeeded.
 
@@ -28,19 +28,17 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ._engine_tensorflow import mirrored_strategy
-from ._inference import forward, to_numpy
 from ._keras_names import OPTIMIZERS, copy_callbacks, make_optimizer
-from ._loop import LoopConfig, TrainingRun
-from ._network import ModelRecipe, training_output
+from ._network.build import ModelRecipe, training_output
+from ._network.inference import forward, to_numpy
 from ._persistence import is_fitted, pickle_state, unpickle_state
 from ._persistence import save as save_file
 from ._sklearn_callbacks import CallbackSupportMixin, FitTask
-from ._threads import apply_thread_budget
-from ._trainer import (
+from ._training.backends import apply_thread_budget, get_backend
+from ._training.loop import LoopConfig, TrainingRun
+from ._training.trainer import (
     NetworkState,
     TrainerSpec,
-    check_backend,
     checkout_trainer,
     describe_optimizer,
 )
@@ -360,7 +358,7 @@ default=None
     @abstractmethod
     def _network_recipe(self, architecture, encoder):
         """How a trainer builds the training network again (see
-        :class:`~skdnn._network.NetworkRecipe`), or None to clone it (the
+        :class:`~skdnn._network.build.NetworkRecipe`), or None to clone it (the
         network part's)."""
 
     @abstractmethod
@@ -375,30 +373,6 @@ default=None
     def _check_target_values(self, y, name):
         """Before ``validate_data``: raise when the values of ``y`` cannot be
         the task's targets (the task part's; anything goes here)."""
-
-    def _strategy(self, backend):
-        """What ``distribution`` asks for on ``backend``: None, a
-        ``tf.distribute`` strategy, or ``"mirrored"`` (JAX's data parallelism)."""
-        if self.distribution is None:
-            return None
-        if backend == "torch":
-            raise ValueError(
-                f"distribution={self.distribution!r} trains one network across several "
-                f"devices, which skdnn does on the TensorFlow and JAX backends only; Keras "
-                f"runs on PyTorch. Use distribution=None (one device: Keras's torch device, "
-                f"a GPU when PyTorch sees one), or KERAS_BACKEND=tensorflow or jax."
-            )
-        if backend == "jax":
-            if self.distribution != "mirrored":
-                raise ValueError(
-                    f"distribution={self.distribution!r} is a TensorFlow strategy, but Keras "
-                    f"runs on JAX. Use distribution='mirrored' (each batch is split across "
-                    f"JAX's devices) or KERAS_BACKEND=tensorflow."
-                )
-            return "mirrored"
-        if self.distribution == "mirrored":
-            return mirrored_strategy()
-        return self.distribution
 
     def _split_validation(self, y, encoder, seed, early_stopping):
         n_samples = len(y)
@@ -488,7 +462,7 @@ default=None
         estimator itself. Each step checks before the next builds, in this
         order, so that a wrong parameter is named before anything is built.
         """
-        backend = check_backend()
+        backend = get_backend()
         apply_thread_budget()
         X, y, sample_weight, encoder = self._check_data(X, y, sample_weight, warm, incremental)
         architecture = self._architecture_of(X)
@@ -496,7 +470,7 @@ default=None
         losses = encoder.loss(self.loss)
         metrics = encoder.metrics(self.metrics)
         callbacks = copy_callbacks(self.callbacks)
-        strategy = self._strategy(backend)
+        strategy = backend.strategy(self.distribution)
         seeds = self._draw_seeds()
         early_stopping = self.early_stopping and not incremental
         data = self._training_data(

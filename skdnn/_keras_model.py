@@ -14,7 +14,7 @@ import inspect
 from ._base import BaseDNN
 from ._classifier import ClassifierTaskMixin
 from ._docstrings import fill_doc
-from ._network import build_body_network
+from ._network.build import build_body_network
 from ._persistence import register_estimator
 from ._regressor import RegressorTaskMixin
 from ._warnings import warn_once

@@ -13,7 +13,7 @@ import numpy as np
 from sklearn.utils._param_validation import Interval
 
 from ._keras_names import check_activation
-from ._network import NetworkRecipe, build_network
+from ._network.build import NetworkRecipe, build_network
 
 
 class MLPNetworkMixin:
@@ -81,7 +81,7 @@ class MLPNetworkMixin:
 
     def _network_recipe(self, architecture, encoder):
         """How a trainer builds the training network again (see
-        :class:`~skdnn._network.NetworkRecipe`): from the architecture."""
+        :class:`~skdnn._network.build.NetworkRecipe`): from the architecture."""
         return NetworkRecipe(
             n_outputs=encoder.n_outputs_,
             output_activation=encoder.output_activation,

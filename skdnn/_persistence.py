@@ -28,7 +28,7 @@ import zipfile
 import numpy as np
 
 from ._target import ENCODERS
-from ._threads import apply_thread_budget
+from ._training.backends import apply_thread_budget, get_backend
 from ._version import __version__
 
 FORMAT_VERSION = 2
@@ -86,25 +86,11 @@ def model_to_bytes(model):
 
 
 def backend_neutral_config(data):
-    """A ``.keras`` file's ``config.json`` (bytes), with the optimizer named
-    by its public class: ``data`` itself when it needs no change.
-
-    On PyTorch, Keras's optimizers are instances of backend classes
-    (``keras.src.backend.torch.optimizers.torch_sgd.SGD``), which Keras
-    saves under that module: another backend would load a PyTorch
-    optimizer (or fail without PyTorch), and a warm start would not
-    recognize it as the estimator's. The public class
-    (``keras.optimizers.SGD``) loads as the backend's own everywhere.
-    """
-    import keras
-
+    """A ``.keras`` file's ``config.json`` (bytes), loadable on every backend:
+    ``data`` itself when the active backend needs no change (see
+    ``Backend.neutral_keras_config``)."""
     config = json.loads(data)
-    optimizer = (config.get("compile_config") or {}).get("optimizer")
-    if not isinstance(optimizer, dict):
-        return data
-    module, name = optimizer.get("module") or "", optimizer.get("class_name")
-    if module.startswith("keras.src.backend.") and hasattr(keras.optimizers, name or ""):
-        optimizer.update(module="keras.optimizers", registered_name=None)
+    if get_backend().neutral_keras_config(config):
         return json.dumps(config).encode()
     return data
 

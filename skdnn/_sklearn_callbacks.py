@@ -4,7 +4,7 @@ Each call of ``fit`` or ``partial_fit`` is one fit task of the estimator, and
 each of its epochs one subtask, named ``"epoch"``, with task ids counting the
 epochs of that call from 0. :class:`FitTask` opens the fit task on the
 estimator whose method was called and closes it once the fit is committed;
-:class:`EpochObserver` is the observer that :class:`~skdnn._loop.TrainingRun`
+:class:`EpochObserver` is the observer that :class:`~skdnn._training.loop.TrainingRun`
 tells of each epoch, and it calls the callbacks' hooks for it.
 
 An epoch's hooks receive, when they ask for ``fitted_estimator``, a

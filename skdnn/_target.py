@@ -504,7 +504,7 @@ class OutputScaling:
         return dataclasses.replace(state, trainable=trainable)
 
     def fold(self, state):
-        """The :class:`~skdnn._trainer.NetworkState` ``state`` of the trainer,
+        """The :class:`~skdnn._training.trainer.NetworkState` ``state`` of the trainer,
         its output layer in the targets' units."""
         return self._map(state, lambda w: w * self._scale, lambda b: b * self._scale + self._offset)
 

@@ -8,6 +8,7 @@ on JAX and on PyTorch.
 """
 
 import ast
+import importlib
 import os
 import subprocess
 import sys
@@ -21,8 +22,9 @@ from sklearn.exceptions import NotFittedError
 
 import skdnn
 from skdnn import DNNClassifier, DNNRegressor
-from skdnn._optimizers import to_trainer_values, trainer_optimizer
-from skdnn._trainer import ENGINES, pooled_keys
+from skdnn._training.backends import BACKENDS
+from skdnn._training.optimizers import to_trainer_values, trainer_optimizer
+from skdnn._training.trainer import pooled_keys
 
 BACKEND = keras.config.backend()
 
@@ -35,7 +37,7 @@ def _installed(module):
 
 # The other supported backends that can run here, each in its own process
 # (each backend's name is its Python module's).
-OTHER_BACKENDS = [name for name in sorted(ENGINES) if name != BACKEND and _installed(name)]
+OTHER_BACKENDS = [name for name in sorted(BACKENDS) if name != BACKEND and _installed(name)]
 other_backends = pytest.mark.parametrize(
     "other",
     OTHER_BACKENDS
@@ -70,7 +72,11 @@ def test_unsupported_backend_gets_a_clear_error(Estimator, data_for, monkeypatch
 
 
 def test_every_supported_backend_has_an_engine():
-    assert set(ENGINES) == {"tensorflow", "jax", "torch"}
+    assert set(BACKENDS) == {"tensorflow", "jax", "torch"}
+    for name, module in BACKENDS.items():
+        backend = importlib.import_module(f"skdnn._training.backends.{module}").BACKEND
+        assert backend.name == name
+        assert hasattr(backend.Engine, "train_epoch")
 
 
 # ----------------------------------------------------------------------

@@ -6,8 +6,8 @@ import pytest
 from conftest import matmul_tolerance
 from numpy.testing import assert_allclose, assert_array_equal
 
-from skdnn._inference import ACTIVATIONS, forward
-from skdnn._network import build_network
+from skdnn._network.build import build_network
+from skdnn._network.inference import ACTIVATIONS, forward
 
 # float32 agreement with Keras: a few ulps through a few small layers (on a
 # CPU; on a GPU multiplying in TF32, that rounding).

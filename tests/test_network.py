@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from skdnn._network import build_network, training_output
+from skdnn._network.build import build_network, training_output
 
 
 def _names(model):

@@ -14,7 +14,7 @@ from sklearn.model_selection import train_test_split
 
 from skdnn import DNNClassifier, DNNRegressor
 from skdnn._keras_names import ADAPTIVE_MINIMUM_LEARNING_RATE
-from skdnn._loop import LoopConfig, TrainingRun
+from skdnn._training.loop import LoopConfig, TrainingRun
 
 
 class _Rate:

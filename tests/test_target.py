@@ -149,9 +149,9 @@ def test_target_standardizer_round_trip_and_precision():
 def test_output_scaling_folds_the_target_scaling_into_the_output_layer():
     import keras
 
-    from skdnn._network import build_network
+    from skdnn._network.build import build_network
     from skdnn._target import NO_FOLDING
-    from skdnn._trainer import NetworkState
+    from skdnn._training.trainer import NetworkState
 
     Y = np.array([[1.0, 100.0], [3.0, 500.0], [2.0, 0.0]])
     encoder = TargetStandardizer().fit(Y)

@@ -9,7 +9,7 @@ from conftest import FAST, assert_reproduced
 
 import skdnn
 from skdnn import DNNClassifier, DNNRegressor
-from skdnn._trainer import _idle_trainers, pooled_keys
+from skdnn._training.trainer import _idle_trainers, pooled_keys
 
 
 def _new_keys(fit):

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from skdnn._keras_names import make_metrics, make_optimizer
-from skdnn._network import NetworkRecipe, build_network
-from skdnn._trainer import TrainerSpec, describe
+from skdnn._network.build import NetworkRecipe, build_network
+from skdnn._training.trainer import TrainerSpec, describe
 
 
 def _spec(**changes):

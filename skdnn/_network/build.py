@@ -91,7 +91,7 @@ def build_network(
 
     Examples
     --------
-    >>> from skdnn._network import build_network
+    >>> from skdnn._network.build import build_network
     >>> model, train_model = build_network((4,), 3, hidden_layer_sizes=(8,))
     >>> [layer.name for layer in model.layers]
     ['input', 'hidden_1', 'hidden_1_activation', 'output']
@@ -368,7 +368,7 @@ def build_body_network(body, input_shape, n_outputs, *, output_activation=None, 
     Examples
     --------
     >>> import keras
-    >>> from skdnn._network import build_body_network
+    >>> from skdnn._network.build import build_body_network
     >>> body = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3)])
     >>> model, train_model = build_body_network(body, (8, 8, 1), 10)
     >>> [type(layer).__name__ for layer in model.layers]

@@ -15,12 +15,13 @@ per chunk of rows, compiled once per fitted model (an eager call on PyTorch,
 which compiles nothing).
 """
 
-import functools
 import weakref
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit
+
+from .._training.backends import get_backend
 
 # The layers the NumPy forward pass computes: those of build_network. A
 # network with any other layer (a user's body) is run by Keras instead.
@@ -28,7 +29,7 @@ NUMPY_LAYERS = {
     "InputLayer",
     "Flatten",
     "Dropout",
-    "LoadedRateDropout",  # a trainer's Dropout (see _network.py)
+    "LoadedRateDropout",  # a trainer's Dropout (see _network/build.py)
     "Dense",
     "BatchNormalization",
     "Activation",
@@ -66,19 +67,9 @@ def _activate(x, activation):
 
 
 def to_numpy(variable):
-    """A copy of a Keras variable's value as a NumPy array.
-
-    ``variable.numpy()`` on JAX and PyTorch goes through an ``__array__``
-    that NumPy 2 warns about; the array or tensor it holds converts cleanly.
-    """
-    import keras
-
-    backend = keras.config.backend()
-    if backend == "jax":
-        return np.array(variable.value)
-    if backend == "torch":
-        return variable.value.detach().cpu().numpy().copy()
-    return variable.numpy()
+    """A copy of a Keras variable's value as a NumPy array (see
+    ``Backend.to_numpy``)."""
+    return get_backend(training=False).to_numpy(variable)
 
 
 def forward(model, X, until="output"):
@@ -134,65 +125,6 @@ def forward(model, X, until="output"):
     raise ValueError(f"The network has no layer named {until!r}.")
 
 
-def _call_tensorflow(network_ref):
-    """A compiled ``network(batch)`` on TensorFlow: one trace for any number of rows."""
-    import tensorflow as tf
-
-    def call(batch):
-        return network_ref()(batch, training=False)
-
-    network = network_ref()
-    signature = [tf.TensorSpec([None, *network.input_shape[1:]], tf.float32)]
-    # A partial: TensorFlow's retracing detector keys functions by their code
-    # object, so every network's first trace would otherwise count as a
-    # retrace of one function (and warn).
-    function = tf.function(functools.partial(call), input_signature=signature, autograph=False)
-    return lambda batch: function(batch).numpy()
-
-
-def _call_jax(network_ref):
-    """A compiled ``network(batch)`` on JAX: one compilation per batch shape
-    (see ``_padded_rows``)."""
-    import jax
-
-    @jax.jit
-    def call(trainable, non_trainable, batch):
-        outputs, _ = network_ref().stateless_call(trainable, non_trainable, batch, training=False)
-        return outputs
-
-    def run(batch):
-        network = network_ref()
-        outputs = call(
-            [v.value for v in network.trainable_variables],
-            [v.value for v in network.non_trainable_variables],
-            batch,
-        )
-        return np.asarray(outputs)
-
-    return run
-
-
-def _call_torch(network_ref):
-    """``network(batch)`` on PyTorch: an eager call without autograd's graph."""
-    import keras
-    import torch
-
-    def run(batch):
-        with torch.no_grad():
-            outputs = network_ref()(keras.ops.convert_to_tensor(batch), training=False)
-        return keras.ops.convert_to_numpy(outputs)
-
-    return run
-
-
-def _call_keras(network_ref):
-    """Any other backend: Keras's own compiled prediction step."""
-    return lambda batch: network_ref().predict_on_batch(batch)
-
-
-_COMPILED_CALLS = {"tensorflow": _call_tensorflow, "jax": _call_jax, "torch": _call_torch}
-
-
 def _compiled_network(model, until):
     """``(network, call)``: ``model`` up to its layer ``until`` and a compiled
     call of it, made once per model and layer.
@@ -210,8 +142,8 @@ def _compiled_network(model, until):
         if output is not model.outputs[0]:
             # model.input, not model.inputs: a single tensor, as X is.
             network = keras.Model(model.input, output, name=f"{model.name}_until_{until}")
-        make_call = _COMPILED_CALLS.get(keras.config.backend(), _call_keras)
-        calls[until] = (None if network is model else network, make_call(weakref.ref(network)))
+        call = get_backend(training=False).compiled_call(weakref.ref(network))
+        calls[until] = (None if network is model else network, call)
     return calls[until]
 
 

@@ -1,4 +1,5 @@
-"""The training engine on Keras's JAX backend.
+"""Keras's JAX backend: its training engine, data parallelism and compiled
+inference call.
 
 An epoch runs as a few calls of one jitted function, each of which trains
 on a chunk of up to ``MAX_BATCHES_PER_CALL`` batches with ``lax.fori_loop`` over
@@ -20,7 +21,8 @@ leaves the engine; their results come from one jitted call.
 import numpy as np
 import scipy.sparse as sp
 
-from ._objective import Objective, batch_loss, kernel_indices
+from ..objective import Objective, batch_loss, kernel_indices
+from .base import Backend, regularization_loss
 
 # Bytes of samples per compiled call (bounds the host-side chunk), and the
 # most batches per call. A call always takes that many batches (the unused
@@ -48,14 +50,6 @@ class JaxEngine:
     model, optimizer, metrics
         The trainer's own, built.
     """
-
-    # Sparse batches reach the network as sparse tensors.
-    sparse_tensors = True
-
-    @staticmethod
-    def size_thread_pools(budget):
-        """Nothing: XLA sizes its CPU thread pool when JAX starts
-        (``XLA_FLAGS``), and offers no way to change it afterwards."""
 
     def __init__(self, spec, model, optimizer, metrics):
         self.model, self.optimizer, self.metrics = model, optimizer, metrics
@@ -322,10 +316,10 @@ def _compile_functions(spec, model, optimizer, metrics, sharding):
                     scale,
                     offset,
                 )
-                # Layers' own regularization losses (a user's body), added
-                # to the batch's loss as Keras does.
                 weight_total = keras.ops.sum(w_batch)
-                loss = batch_loss(data_loss, penalty, weight_total) + sum(regularization)
+                loss = batch_loss(data_loss, penalty, weight_total) + regularization_loss(
+                    regularization
+                )
                 units = batch_loss(units_loss, 0.0, weight_total)
                 return loss, (z, non_trainable, units)
 
@@ -359,3 +353,59 @@ def _compile_functions(spec, model, optimizer, metrics, sharding):
         ]
 
     return jax.jit(train_chunk), jax.jit(evaluate_chunk), jax.jit(metric_results)
+
+
+class JaxBackend(Backend):
+    """Keras's JAX backend (see :class:`~skdnn._training.backends.base.Backend`)."""
+
+    name = "jax"
+    Engine = JaxEngine
+    sparse_tensors = True
+
+    def size_thread_pools(self, budget):
+        """Nothing: XLA sizes its CPU thread pool when JAX starts
+        (``XLA_FLAGS``), and offers no way to change it afterwards."""
+
+    def strategy(self, distribution):
+        """None, or ``"mirrored"``: each batch is split across JAX's devices
+        (see :func:`_batch_sharding`)."""
+        if distribution is None:
+            return None
+        if distribution != "mirrored":
+            raise ValueError(
+                f"distribution={distribution!r} is a TensorFlow strategy, but Keras "
+                f"runs on JAX. Use distribution='mirrored' (each batch is split across "
+                f"JAX's devices) or KERAS_BACKEND=tensorflow."
+            )
+        return "mirrored"
+
+    def compiled_call(self, network_ref):
+        """A jitted ``network(batch)``: one compilation per batch shape (the
+        inference pads its calls to a few shapes)."""
+        import jax
+
+        @jax.jit
+        def call(trainable, non_trainable, batch):
+            outputs, _ = network_ref().stateless_call(
+                trainable, non_trainable, batch, training=False
+            )
+            return outputs
+
+        def run(batch):
+            network = network_ref()
+            outputs = call(
+                [v.value for v in network.trainable_variables],
+                [v.value for v in network.non_trainable_variables],
+                batch,
+            )
+            return np.asarray(outputs)
+
+        return run
+
+    def to_numpy(self, variable):
+        """``variable.numpy()`` goes through an ``__array__`` that NumPy 2
+        warns about; the array it holds converts cleanly."""
+        return np.array(variable.value)
+
+
+BACKEND = JaxBackend()

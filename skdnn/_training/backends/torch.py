@@ -1,4 +1,5 @@
-"""The training engine on Keras's PyTorch backend.
+"""Keras's PyTorch backend: its training engine, threads, inference call and
+``.keras`` files.
 
 PyTorch runs eagerly: an epoch is a Python loop over batches, each a
 forward pass of the Keras model, ``torch.autograd.grad`` for the gradients
@@ -16,7 +17,8 @@ only that batch is made dense, never the whole matrix.
 import numpy as np
 import scipy.sparse as sp
 
-from ._objective import Objective, VariableState, batch_loss, kernel_indices
+from ..objective import Objective, batch_loss, kernel_indices
+from .base import Backend, VariableState, regularization_loss
 
 # Bytes of dense samples per evaluation call: bounds the dense copy of a
 # sparse validation chunk and the activations' memory.
@@ -33,10 +35,6 @@ class TorchEngine(VariableState):
         The trainer's own, built.
     """
 
-    # Keras's torch backend has no sparse tensors: the trainer's network
-    # takes dense batches, made from the sparse rows one batch at a time.
-    sparse_tensors = False
-
     def __init__(self, spec, model, optimizer, metrics):
         import torch
 
@@ -46,19 +44,6 @@ class TorchEngine(VariableState):
         self._kernels = [self._trainable[i] for i in kernel_indices(model)]
         self._row_bytes = 4 * int(np.prod(spec.network.input_shape[1:]))
         self._torch = torch
-
-    @staticmethod
-    def size_thread_pools(budget):
-        """Give PyTorch's intra-op pool ``budget`` threads.
-
-        PyTorch reads ``OMP_NUM_THREADS`` itself, but not
-        ``SKDNN_NUM_THREADS``. Its inter-op pool runs only work that asks for
-        it (``torch.jit.fork``), which Keras's eager loop does not: it is left
-        as it is.
-        """
-        import torch
-
-        torch.set_num_threads(budget)
 
     # -- data ------------------------------------------------------------
     def _tensor(self, array, dtype=None):
@@ -119,10 +104,8 @@ class TorchEngine(VariableState):
             data_loss, penalty, units_loss = objective.losses(
                 y_batch, z, weights, self._kernels, alpha, scale, offset
             )
-            # Layers' own regularization losses (a user's body), added to
-            # the batch's loss as Keras does.
             weight_total = torch.sum(weights)
-            loss = batch_loss(data_loss, penalty, weight_total) + sum(model.losses)
+            loss = batch_loss(data_loss, penalty, weight_total) + regularization_loss(model.losses)
             gradients = torch.autograd.grad(loss, parameters, allow_unused=True)
             with torch.no_grad():
                 self.optimizer.apply(list(gradients), trainable)
@@ -153,3 +136,78 @@ class TorchEngine(VariableState):
                 total += float(data_loss)
                 units_total += float(units_loss)
         return total, units_total
+
+
+class TorchBackend(Backend):
+    """Keras's PyTorch backend (see :class:`~skdnn._training.backends.base.Backend`)."""
+
+    name = "torch"
+    Engine = TorchEngine
+    # Keras's torch backend has no sparse tensors: the trainer's network
+    # takes dense batches, made from the sparse rows one batch at a time.
+    sparse_tensors = False
+
+    def size_thread_pools(self, budget):
+        """Give PyTorch's intra-op pool ``budget`` threads.
+
+        PyTorch reads ``OMP_NUM_THREADS`` itself, but not
+        ``SKDNN_NUM_THREADS``. Its inter-op pool runs only work that asks for
+        it (``torch.jit.fork``), which Keras's eager loop does not: it is left
+        as it is.
+        """
+        import torch
+
+        torch.set_num_threads(budget)
+
+    def strategy(self, distribution):
+        """None: skdnn trains on one device here."""
+        if distribution is None:
+            return None
+        raise ValueError(
+            f"distribution={distribution!r} trains one network across several "
+            f"devices, which skdnn does on the TensorFlow and JAX backends only; Keras "
+            f"runs on PyTorch. Use distribution=None (one device: Keras's torch device, "
+            f"a GPU when PyTorch sees one), or KERAS_BACKEND=tensorflow or jax."
+        )
+
+    def compiled_call(self, network_ref):
+        """``network(batch)``: an eager call without autograd's graph (PyTorch
+        compiles nothing)."""
+        import keras
+        import torch
+
+        def run(batch):
+            with torch.no_grad():
+                outputs = network_ref()(keras.ops.convert_to_tensor(batch), training=False)
+            return keras.ops.convert_to_numpy(outputs)
+
+        return run
+
+    def to_numpy(self, variable):
+        """``variable.numpy()`` goes through an ``__array__`` that NumPy 2
+        warns about; the tensor it holds converts cleanly."""
+        return variable.value.detach().cpu().numpy().copy()
+
+    def neutral_keras_config(self, config):
+        """Name the optimizer by its public class.
+
+        Keras's optimizers here are instances of backend classes
+        (``keras.src.backend.torch.optimizers.torch_sgd.SGD``), which Keras
+        saves under that module: another backend would load a PyTorch
+        optimizer (or fail without PyTorch), and a warm start would not
+        recognize it as the estimator's. The public class
+        (``keras.optimizers.SGD``) loads as the backend's own everywhere.
+        """
+        import keras
+
+        optimizer = (config.get("compile_config") or {}).get("optimizer")
+        if not isinstance(optimizer, dict):
+            return False
+        module, name = optimizer.get("module") or "", optimizer.get("class_name")
+        if module.startswith("keras.src.backend.") and hasattr(keras.optimizers, name or ""):
+            optimizer.update(module="keras.optimizers", registered_name=None)
+            return True
+        return False
+
+
+BACKEND = TorchBackend()

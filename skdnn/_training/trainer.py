@@ -5,10 +5,10 @@ Python-level call per batch, and every new model is traced anew; for the
 small, in-memory data sets and the many fits of a scikit-learn workflow that
 overhead dominates. Here:
 
-* an epoch runs in one compiled call, or a few (see the engines: a
-  TensorFlow while-loop in ``_engine_tensorflow.py``, a jitted JAX loop over
-  Keras's stateless calls in ``_engine_jax.py``), on the backend the user
-  configured; the step itself is written once (``_objective.py``);
+* an epoch runs in one compiled call, or a few (see the engines in
+  ``_training/backends/``: a TensorFlow while-loop, a jitted JAX loop over
+  Keras's stateless calls), on the backend the user configured; the step
+  itself is written once (``_training/objective.py``);
 * the compiled functions belong to a :class:`Trainer`, a private copy of the
   network and optimizer. A :class:`TrainerSpec` describes everything the
   trace depends on: it builds the trainer and gives the key under which the
@@ -20,7 +20,6 @@ overhead dominates. Here:
   loaded, not baked in.
 """
 
-import contextlib
 import dataclasses
 import functools
 import gc
@@ -31,12 +30,10 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from ._engine_jax import JaxEngine
-from ._engine_tensorflow import TensorFlowEngine
-from ._engine_torch import TorchEngine
-from ._inference import to_numpy
-from ._network import ModelRecipe
-from ._optimizers import (
+from .._network.build import ModelRecipe
+from .._network.inference import to_numpy
+from .backends import get_backend
+from .optimizers import (
     from_trainer_values,
     loaded_hyperparameters,
     to_trainer_values,
@@ -54,30 +51,6 @@ MAX_IDLE_PER_KEY = 2
 
 _lock = threading.Lock()
 _idle_trainers = OrderedDict()
-
-ENGINES = {"tensorflow": TensorFlowEngine, "jax": JaxEngine, "torch": TorchEngine}
-
-
-def check_backend():
-    """Return the active Keras backend; raise a clear error if skdnn can't train on it.
-
-    skdnn trains on the backend the user configured (``KERAS_BACKEND`` or
-    ``~/.keras/keras.json``) and never chooses or changes it.
-    """
-    import keras
-
-    backend = keras.config.backend()
-    if backend not in ENGINES:
-        names = sorted(ENGINES)
-        settings = [f"KERAS_BACKEND={name}" for name in names]
-        raise RuntimeError(
-            f"skdnn trains with Keras's {', '.join(names[:-1])} or {names[-1]} backend, but "
-            f"the active backend is {backend!r}. Set the environment variable "
-            f"{', '.join(settings[:-1])} or {settings[-1]} before Python imports keras (or "
-            f'"backend" in ~/.keras/keras.json); JAX comes with pip install "skdnn[jax]", '
-            f'PyTorch with pip install "skdnn[torch]".'
-        )
-    return backend
 
 
 # ----------------------------------------------------------------------------
@@ -107,7 +80,7 @@ def describe(obj):
 
 def as_recipe(network):
     """``network`` as a recipe: a recipe as it is, a Keras model as a
-    :class:`~skdnn._network.ModelRecipe` (whose trainers train a clone)."""
+    :class:`~skdnn._network.build.ModelRecipe` (whose trainers train a clone)."""
     return network if hasattr(network, "describe") else ModelRecipe(network)
 
 
@@ -120,7 +93,7 @@ def describe_network(network):
 def describe_optimizer(optimizer, traced_only=False):
     """Describe an optimizer without its float learning rate (a variable,
     loaded for each fit) and its automatic name; with ``traced_only``, also
-    without the hyperparameters a trainer loads (see ``_optimizers.py``)."""
+    without the hyperparameters a trainer loads (see ``_training/optimizers.py``)."""
     config = {**optimizer.get_config(), "name": None}
     if isinstance(config.get("learning_rate"), float):
         config["learning_rate"] = None
@@ -135,11 +108,8 @@ def _qualified_name(obj):
 
 
 def describe_strategy(strategy):
-    """Identify a strategy by its kind and devices (None: no strategy; a
-    string: JAX's data parallelism over its devices)."""
-    if strategy is None or isinstance(strategy, str):
-        return repr(strategy)
-    return f"{type(strategy).__name__}{tuple(strategy.extended.worker_devices)}"
+    """Identify a strategy (see ``Backend.strategy``) by its kind and devices."""
+    return get_backend().describe_strategy(strategy)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -155,7 +125,7 @@ class TrainerSpec:
     network : keras.Model or NetworkRecipe
         The network up to its output layer (logits, or standardized
         targets); the trainer trains its own clone, or builds its own from
-        the recipe (see ``_network.py``).
+        the recipe (see ``_network/build.py``).
     optimizer : keras.optimizers.Optimizer
         Copied; its variables are loaded for every fit.
     loss : str, callable or keras.losses.Loss
@@ -277,29 +247,25 @@ class Trainer:
     """
 
     def __init__(self, spec):
-        strategy = spec.strategy
-        scope = contextlib.nullcontext()
-        if strategy is not None and not isinstance(strategy, str):
-            scope = strategy.scope()  # a tf.distribute strategy
-        engine = ENGINES[check_backend()]
-        with scope:
+        backend = get_backend()
+        with backend.strategy_scope(spec.strategy):
             # Sparse batches reach the network as sparse tensors where the
-            # backend has them; on torch they are made dense per batch.
-            sparse_input = spec.sparse_input and engine.sparse_tensors
+            # backend has them; elsewhere they are made dense per batch.
+            sparse_input = spec.sparse_input and backend.sparse_tensors
             model = as_recipe(spec.network).build(sparse_input=sparse_input)
             optimizer = trainer_optimizer(spec.optimizer)
             optimizer.build(model.trainable_variables)
             metrics = [type(m).from_config(m.get_config()) for m in spec.metrics]
         self._model, self.optimizer, self.metrics = model, optimizer, metrics
         # Hyperparameters held in variables, loaded for each fit (see load()):
-        # the dropout rates, and the optimizer's (see _optimizers.py).
+        # the dropout rates, and the optimizer's (see _training/optimizers.py).
         self._rate_variables = [
             layer.rate_value for layer in model.layers if hasattr(layer, "rate_value")
         ]
         rate_ids = {id(variable) for variable in self._rate_variables}
         self._state_variables = [v for v in model.non_trainable_variables if id(v) not in rate_ids]
         self._begin(spec)
-        self._engine = engine(spec, model, optimizer, metrics)
+        self._engine = backend.Engine(spec, model, optimizer, metrics)
         # A regressor reports its loss in the targets' units, and the loss
         # its optimizer minimizes (on standardized targets) beside it.
         self._units_loss = spec.output_transform == "affine" and not spec.loss_on_predictions

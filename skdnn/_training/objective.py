@@ -3,26 +3,9 @@
 The loss of a batch, the L2 penalty, the output transform and the metrics'
 inputs are the same on every backend; only the compiled loop around them
 (a ``tf.function`` while-loop, a jitted JAX loop over stateless calls, or
-PyTorch's eager loop) is backend-specific (``_engine_tensorflow.py``,
-``_engine_jax.py``, ``_engine_torch.py``).
+PyTorch's eager loop) is backend-specific (the engines in
+``_training/backends/``).
 """
-
-
-class VariableState:
-    """The state of an engine whose steps update the Keras variables
-    themselves (TensorFlow, PyTorch): nothing to sync, and metrics read
-    from their own variables. Engines set ``self.metrics``."""
-
-    def sync(self):
-        """Nothing to do: each step updates the Keras variables."""
-
-    def reset_metrics(self):
-        for metric in self.metrics:
-            metric.reset_state()
-
-    def metric_results(self):
-        """``{name: value}`` of the metrics since :meth:`reset_metrics`."""
-        return {metric.name: float(metric.result()) for metric in self.metrics}
 
 
 def per_sample_loss(loss):
@@ -63,7 +46,7 @@ def transform_output(kind, z, scale, offset):
 
 
 class Objective:
-    """The loss, penalty and metric inputs of a :class:`~skdnn._trainer.TrainerSpec`.
+    """The loss, penalty and metric inputs of a :class:`~skdnn._training.trainer.TrainerSpec`.
 
     Parameters
     ----------

@@ -1,6 +1,6 @@
 """The epochs of one call of ``fit`` or ``partial_fit``.
 
-:class:`TrainingRun` drives a :class:`~skdnn._trainer.Trainer` epoch by
+:class:`TrainingRun` drives a :class:`~skdnn._training.trainer.Trainer` epoch by
 epoch from a small :class:`LoopConfig`: it applies scikit-learn MLP's
 stopping rule (and its ``"adaptive"`` learning rate), keeps the best weights
 for early stopping, and calls Keras callbacks. It never touches an
@@ -12,11 +12,11 @@ import dataclasses
 
 import numpy as np
 
-from ._exceptions import TrainingDivergedError
-from ._inference import forward
-from ._keras_names import ADAPTIVE_MINIMUM_LEARNING_RATE
-from ._target import NO_FOLDING
-from ._trainer import NetworkState
+from .._exceptions import TrainingDivergedError
+from .._keras_names import ADAPTIVE_MINIMUM_LEARNING_RATE
+from .._network.inference import forward
+from .._target import NO_FOLDING
+from .trainer import NetworkState
 
 
 @dataclasses.dataclass(frozen=True)

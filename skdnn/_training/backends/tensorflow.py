@@ -1,11 +1,17 @@
-"""The training engine on Keras's TensorFlow backend.
+"""Keras's TensorFlow backend: its training engine, strategies, threads and
+compiled inference call.
 
 One ``tf.function`` call runs a whole epoch: the data live in tensors, each
 batch is gathered by index from the epoch's permutation, and the loop over
 batches is a TensorFlow while-loop. The model, optimizer and metrics are
 stateful Keras objects; their variables are updated in place.
+
+``distribution`` takes a ``tf.distribute`` strategy, or ``"mirrored"`` for
+the process's ``MirroredStrategy``; the trainer lives in its scope and
+every batch is split across its replicas.
 """
 
+import contextlib
 import functools
 import os
 import threading
@@ -13,7 +19,8 @@ import threading
 import numpy as np
 import scipy.sparse as sp
 
-from ._objective import Objective, VariableState, batch_loss, kernel_indices
+from ..objective import Objective, batch_loss, kernel_indices
+from .base import Backend, VariableState, regularization_loss
 
 # TensorFlow's CPU kernels need buffers aligned to this many bytes.
 _TENSOR_ALIGNMENT = 64
@@ -91,26 +98,9 @@ class TensorFlowEngine(VariableState):
         The trainer's own, built (in the strategy's scope, if any).
     """
 
-    # Sparse batches reach the network as sparse tensors.
-    sparse_tensors = True
-
     def __init__(self, spec, model, optimizer, metrics):
         self.metrics = metrics
         self._train_epoch, self._evaluate = _compile_functions(spec, model, optimizer, metrics)
-
-    @staticmethod
-    def size_thread_pools(budget):
-        """Give TensorFlow ``budget`` intra-op threads and one inter-op thread,
-        unless TensorFlow's own variables are set or it already runs."""
-        if "TF_NUM_INTRAOP_THREADS" in os.environ or "TF_NUM_INTEROP_THREADS" in os.environ:
-            return
-        import tensorflow as tf
-
-        try:
-            tf.config.threading.set_intra_op_parallelism_threads(budget)
-            tf.config.threading.set_inter_op_parallelism_threads(1)
-        except RuntimeError:
-            pass  # TensorFlow already runs with its pools: leave them.
 
     def data(self, X, y, sample_weight):
         """The training data as the compiled epoch takes them."""
@@ -191,9 +181,7 @@ def _compile_functions(spec, model, optimizer, metrics):
             data_loss, penalty, units_loss = objective.losses(
                 y_batch, z, weights, kernels, alpha, scale, offset
             )
-            # Layers' own regularization losses (a user's body), added to
-            # the batch's loss as Keras does.
-            regularization = tf.add_n(model.losses) if model.losses else 0.0
+            regularization = regularization_loss(model.losses)
             # Replicas each hold a share; the optimizer sums their gradients.
             if n_replicas > 1:
                 penalty = penalty / n_replicas
@@ -305,3 +293,60 @@ def _compile_functions(spec, model, optimizer, metrics):
         autograph=False,
     )
     return train, evaluate
+
+
+class TensorFlowBackend(Backend):
+    """Keras's TensorFlow backend (see :class:`~skdnn._training.backends.base.Backend`)."""
+
+    name = "tensorflow"
+    Engine = TensorFlowEngine
+    sparse_tensors = True
+
+    def size_thread_pools(self, budget):
+        """Give TensorFlow ``budget`` intra-op threads and one inter-op thread
+        (an epoch is one sequential loop), unless TensorFlow's own variables
+        (``TF_NUM_INTRAOP_THREADS``, ``TF_NUM_INTEROP_THREADS``) are set or
+        TensorFlow already runs: it fixes its pools when it starts."""
+        if "TF_NUM_INTRAOP_THREADS" in os.environ or "TF_NUM_INTEROP_THREADS" in os.environ:
+            return
+        import tensorflow as tf
+
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(budget)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        except RuntimeError:
+            pass  # TensorFlow already runs with its pools: leave them.
+
+    def strategy(self, distribution):
+        """None, the user's ``tf.distribute`` strategy, or for ``"mirrored"``
+        the process's :func:`mirrored_strategy`."""
+        if distribution == "mirrored":
+            return mirrored_strategy()
+        return distribution
+
+    def strategy_scope(self, strategy):
+        return contextlib.nullcontext() if strategy is None else strategy.scope()
+
+    def describe_strategy(self, strategy):
+        """A strategy's kind and devices."""
+        if strategy is None:
+            return repr(strategy)
+        return f"{type(strategy).__name__}{tuple(strategy.extended.worker_devices)}"
+
+    def compiled_call(self, network_ref):
+        """A compiled ``network(batch)``: one trace for any number of rows."""
+        import tensorflow as tf
+
+        def call(batch):
+            return network_ref()(batch, training=False)
+
+        network = network_ref()
+        signature = [tf.TensorSpec([None, *network.input_shape[1:]], tf.float32)]
+        # A partial: TensorFlow's retracing detector keys functions by their
+        # code object, so every network's first trace would otherwise count
+        # as a retrace of one function (and warn).
+        function = tf.function(functools.partial(call), input_signature=signature, autograph=False)
+        return lambda batch: function(batch).numpy()
+
+
+BACKEND = TensorFlowBackend()
