@@ -141,8 +141,8 @@ except ImportError:
 fig, axes = plt.subplots(1, 2, figsize=(11, 4), num="image_classification_curves")
 for ax, metric in zip(axes, ["loss", "accuracy"], strict=True):
     for label, model in networks.items():
-        epochs = range(1, len(model.history_[metric]) + 1)
-        ax.plot(epochs, model.history_[metric], label=label)
+        values = model.history_[metric]
+        ax.plot(range(1, len(values) + 1), values, label=label)
     ax.set_xlabel("Epoch")
     ax.set_ylabel(metric)
 axes[0].legend()
