@@ -15,6 +15,8 @@ import os
 import pathlib
 import sys
 
+from sphinx_gallery.sorting import ExplicitOrder
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # document this checkout, installed or not
 
@@ -110,6 +112,16 @@ def setup(app):
 
 
 # -- Gallery ------------------------------------------------------------------
+EXAMPLE_ORDER = [
+    "quickstart.py",
+    "grid_search_pipeline.py",
+    "random_search_dataframe.py",
+    "image_classification.py",
+    "training_curves.py",
+    "plot_cnn_digits.py",
+    "regression_sgd.py",
+    "dask_grid_search.py",
+]
 sphinx_gallery_conf = {
     "examples_dirs": str(ROOT / "examples"),
     "gallery_dirs": "auto_examples",
@@ -117,7 +129,9 @@ sphinx_gallery_conf = {
     # a cluster of worker processes, which a documentation build should not.
     "filename_pattern": r"/(?!dask_)[^/]+\.py$",
     "ignore_pattern": r"__init__\.py",
-    "within_subsection_order": "FileNameSortKey",
+    # The quickstart first, the Dask example (not run here) last. A new
+    # example must be listed: sphinx-gallery stops the build otherwise.
+    "within_subsection_order": ExplicitOrder(EXAMPLE_ORDER),
     # A failing example fails the build, as a warning would.
     "abort_on_example_error": True,
     "doc_module": ("skdnn",),

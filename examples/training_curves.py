@@ -1,12 +1,15 @@
-"""Plot the per-epoch training curves of the tutorials
+"""
+===================================================
+Plot the per-epoch training curves of the tutorials
 ===================================================
 
 The Fashion-MNIST tutorial plots ``history.history["loss"]`` and
-``["accuracy"]`` by hand. Here a DNNClassifier with early stopping trains on
-scikit-learn's digits images and ``TrainingCurveDisplay`` draws the
-"Epoch - Loss" and "Epoch - accuracy" plots in one line each, with the
-validation curves and the restored best epoch marked. A Keras callback
-(ReduceLROnPlateau) and an extra metric (AUC) ride along.
+``["accuracy"]`` by hand. Here a :class:`~skdnn.DNNClassifier` with early
+stopping trains on scikit-learn's digits images and
+:class:`~skdnn.TrainingCurveDisplay` draws the "Epoch - Loss" and "Epoch -
+accuracy" plots in one line each, with the validation curves and the
+restored best epoch marked. A Keras callback (ReduceLROnPlateau) and an
+extra metric (AUC) ride along.
 
 Run it with ``python examples/training_curves.py``. The figures are shown
 in windows, or, with no display (``MPLBACKEND=Agg``, no ``DISPLAY``), saved
@@ -14,23 +17,76 @@ as PNG files in ``examples/output/``. Needs matplotlib (``pip install
 matplotlib``, or ``pip install ".[plot]"`` from a checkout of skdnn).
 """
 
+# %%
+# Train with early stopping, a Keras callback and an extra metric
+# ----------------------------------------------------------------
+#
+# Early stopping holds out 20% of the images, stops after 10 epochs without
+# improvement and restores the best epoch. Keras's ``ReduceLROnPlateau``
+# lowers the learning rate when the validation loss stalls, and ``"AUC"`` is
+# recorded beside the loss and the accuracy, for both the training and the
+# validation data.
+import keras
+import matplotlib.pyplot as plt
+from sklearn.datasets import load_digits
+
+from skdnn import DNNClassifier, TrainingCurveDisplay
+
+X, y = load_digits(return_X_y=True)
+clf = DNNClassifier(
+    hidden_layer_sizes=(100,),
+    dropout=0.2,
+    early_stopping=True,
+    validation_fraction=0.2,
+    epochs=200,
+    n_iter_no_change=10,
+    metrics=["AUC"],
+    callbacks=[keras.callbacks.ReduceLROnPlateau(monitor="val_loss", patience=3)],
+    random_state=42,
+).fit(X / 16.0, y)
+print(f"trained {clf.n_iter_} epochs; best validation accuracy {clf.best_validation_score_:.4f}")
+
+# %%
+# Every recorded metric, one panel each
+# -------------------------------------
+#
+# ``TrainingCurveDisplay.from_estimator`` draws one metric's training and
+# validation curves on the axes it is given.
+fig, axes = plt.subplot_mosaic(
+    [["loss", "accuracy"], ["AUC", "AUC"]],
+    figsize=(9, 7),
+    layout="constrained",
+    num="training_curves",
+)
+for metric, ax in axes.items():
+    TrainingCurveDisplay.from_estimator(clf, metric=metric, ax=ax)
+
+# %%
+# The tutorial's single plot, in one line
+# ---------------------------------------
+#
+# Without ``ax``, the display draws on a new figure; its label names its file.
+display = TrainingCurveDisplay.from_estimator(clf, metric="loss")
+display.figure_.set_label("epoch_loss")
+
+# %%
+# Show the figures
+# ----------------
+#
+# In a window, or, with no display to show them on (a server, a CI job),
+# saved as PNG files in ``output/`` beside this script, named by the
+# figures' labels. (On this site, each figure is shown under the cell that
+# drew it.) Each example carries its own copy of this function, so that it
+# runs on its own.
 import os
 import sys
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-import keras  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-from sklearn.datasets import load_digits  # noqa: E402
-
-from skdnn import DNNClassifier, TrainingCurveDisplay  # noqa: E402
 
 
 def show_figures():
     """Show the open figures or, with no display to show them on, save each as a PNG.
 
     The files go to ``output/`` beside this script, named by the figures' labels.
-    The figures stay open: sphinx-gallery captures them when the script ends.
+    The figures stay open.
     """
     import matplotlib
     import matplotlib.pyplot as plt
@@ -53,33 +109,4 @@ def show_figures():
         print(f"Saved figure: {path if relative.startswith('..') else relative}")
 
 
-def main():
-    X, y = load_digits(return_X_y=True)
-    clf = DNNClassifier(
-        hidden_layer_sizes=(100,),
-        dropout=0.2,
-        early_stopping=True,
-        validation_fraction=0.2,
-        epochs=200,
-        n_iter_no_change=10,
-        metrics=["AUC"],
-        callbacks=[keras.callbacks.ReduceLROnPlateau(monitor="val_loss", patience=3)],
-        random_state=42,
-    ).fit(X / 16.0, y)
-    print(
-        f"trained {clf.n_iter_} epochs; best validation accuracy {clf.best_validation_score_:.4f}"
-    )
-
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4), num="training_curves")
-    for ax, metric in zip(axes, ["loss", "accuracy", "AUC"], strict=True):
-        TrainingCurveDisplay.from_estimator(clf, metric=metric, ax=ax)
-    fig.tight_layout()
-
-    # The tutorial's single plot, one line.
-    display = TrainingCurveDisplay.from_estimator(clf, metric="loss")
-    display.figure_.set_label("epoch_loss")  # its file's name
-    show_figures()
-
-
-if __name__ == "__main__":
-    main()
+show_figures()

@@ -95,6 +95,42 @@ FIGURES = {
 }
 
 
+def _docs_conf_list(name):
+    """The list of strings assigned to ``name`` in docs/conf.py."""
+    tree = ast.parse((ROOT / "docs" / "conf.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and [t.id for t in node.targets] == [name]:
+            return ast.literal_eval(node.value)
+    raise AssertionError(f"docs/conf.py assigns no {name}")
+
+
+def test_gallery_lists_every_example_quickstart_first_and_dask_last():
+    order = _docs_conf_list("EXAMPLE_ORDER")
+    assert sorted(order) == EXAMPLES, "docs/conf.py's EXAMPLE_ORDER must list every example once"
+    assert order[0] == "quickstart.py" and order[-1] == "dask_grid_search.py", order
+
+
+@pytest.mark.parametrize("script", EXAMPLES)
+def test_examples_are_written_in_gallery_cells(script):
+    # As scikit-learn's examples: a docstring with a title and an intro, then
+    # code cells each introduced by a "# %%" comment block that explains it.
+    source = (ROOT / "examples" / script).read_text()
+    tree = ast.parse(source)
+    docstring = ast.get_docstring(tree)
+    lines = docstring.splitlines()
+    title = next(i for i, line in enumerate(lines) if line.strip() and set(line) != {"="})
+    assert set(lines[title + 1]) == {"="} and len(lines[title + 1]) >= len(lines[title])
+    assert len([line for line in lines[title + 2 :] if line.strip()]) >= 2, "no introduction"
+    cells = source.split("\n# %%\n")[1:]
+    assert len(cells) >= 2, "fewer than two code cells"
+    for cell in cells:
+        assert cell.startswith("# "), f"a cell without text explaining it: {cell[:80]!r}"
+    assert "noqa" not in source
+    assert not [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "main"]
+    # Only the Dask example guards its cluster: Dask's workers import it again.
+    assert ("__main__" in source) == (script == "dask_grid_search.py")
+
+
 def _show_figures_source(script):
     """The source of the ``show_figures`` function of ``examples/<script>``, or None."""
     source = (ROOT / "examples" / script).read_text()
@@ -140,11 +176,14 @@ def test_show_figures_saves_with_no_display_and_prints_a_relative_path(
 @pytest.mark.slow
 @pytest.mark.parametrize("script", EXAMPLES)
 def test_example_runs(script, tmp_path):
+    import matplotlib.image
+
     # Run as on a server or in CI (no display) and from outside the
     # repository: each figure is saved beside the script and its path printed.
     # In quick mode, as the documentation build runs them.
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", MPLBACKEND="Agg", SKDNN_EXAMPLES_QUICK="1")
     env.pop("DISPLAY", None)
+    env.pop("SKDNN_EXAMPLES_DOWNLOAD", None)  # Keras's data sets only if cached
     started = time.time()
     result = subprocess.run(
         [sys.executable, str(ROOT / "examples" / script)],
@@ -161,3 +200,8 @@ def test_example_runs(script, tmp_path):
     assert sorted(map(pathlib.Path, saved)) == sorted(expected), result.stdout[-3000:]
     for path in expected:
         assert path.stat().st_mtime >= started - 2, f"{path} was not written by this run"
+        # Readable at the gallery's width (about 900 pixels): no wide row of panels.
+        width = matplotlib.image.imread(path).shape[1]
+        assert width <= 1100, f"{path.name} is {width} pixels wide"
+    # The gallery shows this output: no download attempt.
+    assert "Downloading data from" not in result.stdout + result.stderr

@@ -164,3 +164,36 @@ def test_benchmark_page_starts_with_results_and_no_history(site):
         "a commit hash on the Benchmarks page"
     )
     assert not re.search(r"\b20\d\d-\d\d-\d\d\b", text), "a date on the Benchmarks page"
+
+
+def test_gallery_starts_with_the_quickstart_and_ends_with_dask(site):
+    html = (site / "auto_examples" / "index.html").read_text(encoding="utf-8")
+    examples = {p.stem for p in EXAMPLES}
+    order = []
+    for href in LINK.findall(html):
+        stem = pathlib.PurePosixPath(href).stem
+        if stem in examples and stem not in order:
+            order.append(stem)
+    assert sorted(order) == sorted(examples), order
+    assert order[0] == "quickstart" and order[-1] == "dask_grid_search", order
+
+
+@pytest.mark.parametrize("script", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_gallery_output_shows_no_machine_path_or_download(site, script):
+    html = (site / "auto_examples" / f"{script.stem}.html").read_text(encoding="utf-8")
+    text = html_module.unescape(re.sub(r"<[^>]+>", "", html))
+    for leak in (str(ROOT), str(pathlib.Path.home()) + "/", "/tmp/", "Downloading data from"):
+        assert leak not in text, f"{script.name}'s gallery page shows {leak!r}"
+
+
+def test_user_guide_links_the_api_pages(site):
+    # The user guide's first mention of each public name in a section links
+    # to its API page.
+    html = (site / "user_guide.html").read_text(encoding="utf-8")
+    linked = set(LINK.findall(html))
+    missing = [
+        name
+        for name in skdnn.__all__
+        if name != "__version__" and f"generated/skdnn.{name}.html" not in linked
+    ]
+    assert not missing, f"the user guide links no API page for {missing}"
