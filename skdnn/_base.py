@@ -34,6 +34,7 @@ from ._network.inference import forward, to_numpy
 from ._persistence import is_fitted, pickle_state, unpickle_state
 from ._persistence import save as save_file
 from ._sklearn_callbacks import CallbackSupportMixin, FitTask
+from ._training import population
 from ._training.backends import apply_thread_budget, get_backend
 from ._training.loop import LoopConfig, TrainingRun
 from ._training.trainer import (
@@ -311,12 +312,28 @@ default=None
         # changes a shared object in place) until _commit.
         # Opened on the estimator before the working copy, which then holds
         # the same callback context (see _sklearn_callbacks.py).
+        store = vars(self).pop("_population_store", None)
         task = FitTask(self, 1 if incremental else self.epochs, X, y, sample_weight)
-        work = object.__new__(type(self))
-        vars(work).update(vars(self))
-        plan = work._prepare(X, y, sample_weight, warm, incremental, classes, validation_data)
-        plan.observer = task.observer(work, plan)
-        result = work._train(plan)
+        trained = None
+        if store is not None and not warm and not incremental and validation_data[0] is None:
+            # A search trained this fit already, in a population.
+            trained = population.claim(store, self, X, y, sample_weight)
+        if trained is not None:
+            # The stored fit's working copy validated the same data: take
+            # what that set (n_features_in_, ...), keeping this call's own.
+            work = object.__new__(type(self))
+            vars(work).update(vars(self))
+            params = self.get_params(deep=False)
+            vars(work).update(
+                {name: value for name, value in vars(trained.work).items() if name not in params}
+            )
+            plan, result = trained.plan, trained.result
+        else:
+            work = object.__new__(type(self))
+            vars(work).update(vars(self))
+            plan = work._prepare(X, y, sample_weight, warm, incremental, classes, validation_data)
+            plan.observer = task.observer(work, plan)
+            result = work._train(plan)
         self._commit(work, plan, result)
         task.end()
         if result.interrupted and vars(self).get("_made_by_clone"):
@@ -915,6 +932,10 @@ default=None
         # Kept through pickling: a parallel search's workers get the mark.
         new = super().__sklearn_clone__()
         new._made_by_clone = True
+        # Inside a population search: the fits it trained already.
+        store = population.active_store()
+        if store is not None:
+            new._population_store = store
         return new
 
     def __copy__(self):

@@ -179,22 +179,47 @@ class TrainingRun:
         A KeyboardInterrupt ends training and is reported in the result;
         any other exception propagates.
         """
-        callback_list = self._callback_list()
-        callback_list.on_train_begin()
+        self.begin()
         try:
             for epoch in range(self.first_epoch, self.first_epoch + self.config.epochs):
-                if self._epoch(epoch, callback_list):
+                permutation = self.begin_epoch(epoch)
+                losses, metrics = self.trainer.train_epoch(
+                    self.data,
+                    permutation,
+                    self.config.batch_size,
+                    self.config.alpha,
+                    self.scale,
+                    self.offset,
+                )
+                if self.end_epoch(epoch, losses, metrics):
                     break
         except KeyboardInterrupt as interrupt:
             self.result.interrupted = interrupt
+        return self.finish()
+
+    def begin(self):
+        """Start the call: the callbacks' ``on_train_begin``.
+
+        :meth:`run` is ``begin``, then :meth:`begin_epoch`, the trainer's
+        epoch and :meth:`end_epoch` for each epoch until one returns True,
+        then :meth:`finish`. A population (``_training/population.py``)
+        drives many runs through these steps in lockstep, training their
+        epochs together.
+        """
+        self._callbacks = self._callback_list()
+        self._callbacks.on_train_begin()
+
+    def finish(self):
+        """End the call: restore the best weights, end the callbacks, and
+        return the :class:`RunResult`."""
         if self._best_weights is not None:
             self.trainer.set_weights(self._best_weights)
         if self.callbacks:
             # A callback may still change the weights (EarlyStopping's
             # restore_best_weights): take them back after on_train_end.
-            self._with_callback_model(callback_list.on_train_end)
+            self._with_callback_model(self._callbacks.on_train_end)
         else:
-            callback_list.on_train_end()
+            self._callbacks.on_train_end()
         self.result.state = self.trainer.state()
         if self.config.early_stopping:
             # The restored weights' output, for best_validation_score_.
@@ -217,20 +242,25 @@ class TrainingRun:
             steps=n_batches,
         )
 
-    def _epoch(self, epoch, callback_list):
-        """Run one epoch; return whether training should stop."""
-        config, trainer = self.config, self.trainer
-        n_batches = -(-len(self.train_idx) // config.batch_size)
+    def begin_epoch(self, epoch):
+        """Start epoch ``epoch``; return the rows to train on, in order."""
         if self.observer is not None:
             self.observer.epoch_begin(epoch)
-        callback_list.on_epoch_begin(epoch)
-        callback_list.on_train_batch_begin(0)
-        permutation = (
-            self.shuffle_rng.permutation(self.train_idx) if config.shuffle else self.train_idx
-        )
-        losses, metrics = trainer.train_epoch(
-            self.data, permutation, config.batch_size, config.alpha, self.scale, self.offset
-        )
+        self._callbacks.on_epoch_begin(epoch)
+        self._callbacks.on_train_batch_begin(0)
+        if self.config.shuffle:
+            return self.shuffle_rng.permutation(self.train_idx)
+        return self.train_idx
+
+    def end_epoch(self, epoch, losses, metrics):
+        """Record the trained epoch's ``losses`` and ``metrics`` (from
+        ``Trainer.train_epoch``), evaluate, apply the stopping rule; return
+        whether training should stop.
+
+        Raises :class:`TrainingDivergedError` when a loss is not finite.
+        """
+        config, trainer, callback_list = self.config, self.trainer, self._callbacks
+        n_batches = -(-len(self.train_idx) // config.batch_size)
         if not all(np.isfinite(value) for value in losses.values()):
             raise TrainingDivergedError(
                 f"The training loss became {losses['loss']} in epoch {epoch + 1}: training "

@@ -67,6 +67,12 @@ class Backend:
         prediction step."""
         return lambda batch: network_ref().predict_on_batch(batch)
 
+    def population(self, engine):
+        """An object that trains many members of ``engine``'s trainer
+        together in one compiled program, or None where the backend cannot
+        (see ``_training/population.py``: its fits then run one by one)."""
+        return None
+
     def to_numpy(self, variable):
         """A copy of a Keras variable's value as a NumPy array."""
         return variable.numpy()

@@ -54,14 +54,31 @@ class JaxEngine:
     def __init__(self, spec, model, optimizer, metrics):
         self.model, self.optimizer, self.metrics = model, optimizer, metrics
         self._sharding = _batch_sharding(spec.strategy)
-        self._train_chunk, self._evaluate_chunk, self._metric_results = _compile_functions(
-            spec, model, optimizer, metrics, self._sharding
-        )
+        import jax
+
+        # The functions as written, for a population to vectorize, and jitted.
+        self.functions = _step_functions(spec, model, optimizer, metrics, self._sharding)
+        self._train_chunk, self._evaluate_chunk, self._metric_results = map(jax.jit, self.functions)
+        self._population_functions = None
         # The weights and optimizer state newer than the Keras variables
         # (None: the variables hold the state), and the metrics' state.
         self._live = None
         self._initial_metric_values = [[v.value for v in m.variables] for m in metrics]
         self._metric_values = self._initial_metric_values
+
+    def population_functions(self):
+        """The jitted ``(train_chunk, metric_results)`` vectorized over a
+        population's members (see :class:`JaxPopulation`); made once, so that
+        later populations of this pooled trainer reuse their compilations."""
+        if self._population_functions is None:
+            import jax
+
+            train_chunk, _, metric_results = self.functions
+            self._population_functions = (
+                jax.jit(jax.vmap(train_chunk)),
+                jax.jit(jax.vmap(metric_results)),
+            )
+        return self._population_functions
 
     # -- data ------------------------------------------------------------
     def data(self, X, y, sample_weight):
@@ -137,27 +154,13 @@ class JaxEngine:
         X, y, sample_weight = data
         n_samples = len(permutation)
         n_batches = -(-n_samples // batch_size)
-        # A batch of the whole (small) data set is padded to a power of two:
-        # data sets of similar sizes then share one compilation.
-        width = _bucket(batch_size) if n_batches == 1 else batch_size
-        per_call = int(
-            np.clip(CHUNK_BYTES // max(width * self._row_bytes(X), 1), 1, MAX_BATCHES_PER_CALL)
-        )
-        slots = np.arange(width)
+        width, per_call = self.layout(X, n_samples, batch_size)
         state = (*self._weights(), self._metric_values)
         total = units_total = 0.0
         for first in range(0, n_batches, per_call):
-            rows = permutation[first * batch_size : (first + per_call) * batch_size]
-            n_used = -(-len(rows) // batch_size)
-            starts = np.arange(n_used) * batch_size
-            counts = np.minimum(batch_size, len(rows) - starts)
-            # Each batch is filled up with its own rows at zero weight: the
-            # loss is exact, and batch statistics see real samples only.
-            index = np.zeros((per_call, width), dtype=np.intp)
-            index[:n_used] = rows[starts[:, None] + slots % counts[:, None]]
-            mask = np.zeros((per_call, width), dtype=np.float32)
-            mask[:n_used] = slots < counts[:, None]
-            features = self._gather(X, index.reshape(-1), per_call * width)
+            index, mask, n_used = _chunk_layout(permutation, first, batch_size, width, per_call)
+            # Only the batches that train: the skipped ones stay zeros.
+            features = self._gather(X, index[:n_used].reshape(-1), per_call * width)
             state, (loss_sum, units_sum) = self._train_chunk(
                 state,
                 _reshape(features, (per_call, width)),
@@ -174,6 +177,18 @@ class JaxEngine:
         *self._live, self._metric_values = state
         self._live = tuple(self._live)
         return total / n_samples, units_total / n_samples
+
+    def layout(self, X, n_samples, batch_size):
+        """``(width, per_call)``: the padded batch width and the batches per
+        compiled call of an epoch over ``n_samples`` rows of ``X``."""
+        n_batches = -(-n_samples // batch_size)
+        # A batch of the whole (small) data set is padded to a power of two:
+        # data sets of similar sizes then share one compilation.
+        width = _bucket(batch_size) if n_batches == 1 else batch_size
+        per_call = int(
+            np.clip(CHUNK_BYTES // max(width * self._row_bytes(X), 1), 1, MAX_BATCHES_PER_CALL)
+        )
+        return width, per_call
 
     def evaluate(self, X, y, sample_weight, scale, offset):
         """Return the weighted sums of the losses on ``X``, as is and in the
@@ -209,6 +224,28 @@ class JaxEngine:
             units_total += float(units_sum)
         self._metric_values = metric_values
         return total, units_total
+
+
+def _chunk_layout(permutation, first, batch_size, width, per_call):
+    """The rows of one compiled call, from batch ``first`` of the epoch's
+    order ``permutation``: ``(index, mask, n_used)``, the (per_call, width)
+    row numbers and weights, and the number of batches that train.
+
+    Each batch is filled up with its own rows at zero weight: the loss is
+    exact, and batch statistics see real samples only. Batches past the
+    epoch's end are skipped.
+    """
+    rows = permutation[first * batch_size : (first + per_call) * batch_size]
+    n_used = -(-len(rows) // batch_size)
+    starts = np.arange(n_used) * batch_size
+    counts = np.minimum(batch_size, len(rows) - starts)
+    slots = np.arange(width)
+    index = np.zeros((per_call, width), dtype=np.intp)
+    mask = np.zeros((per_call, width), dtype=np.float32)
+    if n_used:
+        index[:n_used] = rows[starts[:, None] + slots % counts[:, None]]
+        mask[:n_used] = slots < counts[:, None]
+    return index, mask, n_used
 
 
 def _reshape(features, shape):
@@ -263,8 +300,8 @@ def _batch_sharding(strategy):
     return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("batch"))
 
 
-def _compile_functions(spec, model, optimizer, metrics, sharding):
-    """Return the jitted ``(train_chunk, evaluate_chunk, metric_results)`` of a trainer.
+def _step_functions(spec, model, optimizer, metrics, sharding):
+    """Return the pure ``(train_chunk, evaluate_chunk, metric_results)`` of a trainer.
 
     A module-level function, so that the compiled functions hold the model,
     optimizer and metrics, never the trainer.
@@ -352,7 +389,133 @@ def _compile_functions(spec, model, optimizer, metrics, sharding):
             for metric, values in zip(metrics, metric_values, strict=True)
         ]
 
-    return jax.jit(train_chunk), jax.jit(evaluate_chunk), jax.jit(metric_results)
+    return train_chunk, evaluate_chunk, metric_results
+
+
+class JaxPopulation:
+    """Members of one trainer's architecture, trained together.
+
+    The trainer's own step (:func:`_step_functions`), vectorized over a
+    leading member axis with ``jax.vmap`` and jitted: each member has its own
+    weights, optimizer state (learning rate and momentum included), dropout
+    rates and seeds, rows, batch order and L2 strength, so each trains what
+    its own fit would. A member that has no batches in an epoch (stopped,
+    or done) keeps its state: ``lax.fori_loop``'s trip count is per member.
+
+    Parameters
+    ----------
+    engine : JaxEngine
+        The engine of the trainer whose members these are; it holds one
+        member's state at a time for everything else a fit does (see
+        :meth:`swap_in`).
+    """
+
+    def __init__(self, engine):
+        self._engine = engine
+        self._train_chunk, self._metric_results = engine.population_functions()
+        self._members = []
+        self._states = None
+
+    def add_member(self):
+        """Add the engine's current state (a loaded trainer's) as a member;
+        return its number."""
+        self._members.append(tuple(self._engine._weights()))
+        return len(self._members) - 1
+
+    def _stacked(self):
+        import jax
+        import jax.numpy as jnp
+
+        if self._states is None:
+            self._states = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *self._members)
+            self._members = None
+        return self._states
+
+    def swap_in(self, member):
+        """Make the engine hold ``member``'s state (to evaluate it, read or
+        change its weights through the trainer)."""
+        import jax
+
+        self._engine._live = jax.tree_util.tree_map(lambda x: x[member], self._stacked())
+
+    def swap_out(self, member):
+        """Take the engine's state back as ``member``'s."""
+        import jax
+
+        values = tuple(self._engine._weights())
+        self._states = jax.tree_util.tree_map(
+            lambda stacked, x: stacked.at[member].set(x), self._stacked(), values
+        )
+
+    def train_epoch(self, datas, permutations, batch_size, alphas, scales, offsets):
+        """Train one epoch of every member whose permutation is not None.
+
+        Returns ``(losses, units_losses, metrics)``: each member's mean loss
+        and mean loss in the targets' units (NaN for a member that did not
+        train), and its metrics' results, a dict (empty when it did not
+        train).
+        """
+        import jax
+
+        states = self._stacked()
+        n_members = len(permutations)
+        active = [p is not None for p in permutations]
+        sizes = np.array([len(p) if p is not None else 0 for p in permutations])
+        some = next(i for i in range(n_members) if active[i])
+        width, per_call = self._engine.layout(datas[some][0], int(sizes[some]), batch_size)
+        n_batches = int(max(-(-n // batch_size) for n in sizes))
+        metric_values = self._engine._initial_metric_values
+        metric_values = jax.tree_util.tree_map(
+            lambda x: np.broadcast_to(np.asarray(x), (n_members, *np.shape(x))), metric_values
+        )
+        state = (*states, metric_values)
+        totals = np.zeros((2, n_members))
+        empty = np.zeros(0, dtype=np.intp)
+        for first in range(0, n_batches, per_call):
+            parts = []
+            for member in range(n_members):
+                X, y, sample_weight = datas[member]
+                rows = permutations[member] if active[member] else empty
+                index, mask, n_used = _chunk_layout(rows, first, batch_size, width, per_call)
+                # Only the batches that train: the others stay zeros.
+                features = _reshape(
+                    self._engine._gather(X, index[:n_used].reshape(-1), per_call * width),
+                    (per_call, width),
+                )
+                parts.append(
+                    (features, y[index], sample_weight[index] * mask, mask, np.int32(n_used))
+                )
+            features, y, weights, masks, n_used = (
+                jax.tree_util.tree_map(lambda *xs: np.stack(xs), *column)
+                for column in zip(*parts, strict=True)
+            )
+            state, (loss_sums, units_sums) = self._train_chunk(
+                state,
+                features,
+                y,
+                weights,
+                masks,
+                n_used,
+                np.asarray(alphas, dtype=np.float32),
+                np.stack(scales),
+                np.stack(offsets),
+            )
+            totals += np.stack([np.asarray(loss_sums), np.asarray(units_sums)])
+        *states, metric_values = state
+        self._states = tuple(states)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = totals / np.where(sizes > 0, sizes, 0)
+        metrics = [{} for _ in range(n_members)]
+        if self._engine.metrics:
+            results = self._metric_results(metric_values)
+            results = [np.asarray(values) for values in results]
+            for member in range(n_members):
+                if active[member]:
+                    metrics[member] = {
+                        metric.name: float(values[member])
+                        for metric, values in zip(self._engine.metrics, results, strict=True)
+                    }
+        return means[0], means[1], metrics
 
 
 class JaxBackend(Backend):
@@ -401,6 +564,10 @@ class JaxBackend(Backend):
             return np.asarray(outputs)
 
         return run
+
+    def population(self, engine):
+        """A :class:`JaxPopulation` of ``engine``'s trainer."""
+        return JaxPopulation(engine)
 
     def to_numpy(self, variable):
         """``variable.numpy()`` goes through an ``__array__`` that NumPy 2

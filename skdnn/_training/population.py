@@ -1,0 +1,389 @@
+"""Many fits of one architecture trained together: populations.
+
+A search trains many networks that differ only in values a trainer loads
+(learning rate, momentum, L2 strength, dropout rates, seeds, rows, epochs):
+one compiled program can train them all at once. :func:`train_fits` takes
+the fits a search is about to run, each prepared exactly as its own ``fit``
+would prepare it (``BaseDNN._prepare``), groups those that share a trainer,
+and trains each group as a population where the backend offers one
+(``Backend.population``): every epoch, each member's :class:`TrainingRun`
+draws its batch order and, after the population's epoch, records its losses
+and applies its stopping rule, as in a fit of its own. A member that stops
+keeps its state while the others go on. So each member ends with the
+weights, history and epoch count its own fit would have.
+
+The trained fits wait in a :class:`FitStore` until the search's own loop
+fits the same estimator on the same data: that ``fit`` then commits the
+stored result instead of training (:func:`claim`). A fit that was not
+stored (another backend, a failed or diverged member, data that differ)
+simply trains, so results never depend on the store.
+"""
+
+import dataclasses
+import hashlib
+import pickle
+import threading
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+
+from .._exceptions import TrainingDivergedError
+from .backends import get_backend
+from .loop import TrainingRun
+from .trainer import checkout_trainer, describe
+
+# The most bytes of weights, optimizer state and activations one population
+# program may hold; a larger group of members trains in several programs.
+# ``SKDNN_POPULATION_BYTES`` overrides it.
+POPULATION_BYTES = 2 * 2**30
+
+
+@dataclasses.dataclass
+class Fit:
+    """One fit a search will run, prepared as its ``fit`` prepares it.
+
+    Attributes
+    ----------
+    estimator : BaseDNN
+        The unfitted estimator with the candidate's parameters.
+    key : str
+        Identifies the estimator's parameters and its data (see
+        :func:`fit_key`).
+    work : BaseDNN
+        The working copy that ``_prepare`` validated the data on.
+    plan : _FitPlan
+        What the fit trains from.
+    result : RunResult or None
+        Set once trained.
+    """
+
+    estimator: object
+    key: str
+    work: object
+    plan: object
+    result: object = None
+
+
+def prepare_fit(estimator, X, y, sample_weight=None):
+    """Return the :class:`Fit` of ``estimator.fit(X, y, sample_weight)``, or
+    None when it cannot train in a population (it then trains in the
+    search's own loop, which also reports any error as the fit would)."""
+    key = fit_key(estimator, X, y, sample_weight)
+    if key is None:
+        return None
+    try:
+        estimator._validate_params()
+        work = object.__new__(type(estimator))
+        vars(work).update(vars(estimator))
+        with warnings.catch_warnings():
+            # The search's own fit warns, when it runs (claim() repeats them).
+            warnings.simplefilter("ignore")
+            plan = work._prepare(X, y, sample_weight, False, False, None)
+    except Exception:
+        return None
+    if plan.callbacks or plan.spec.strategy is not None or plan.spec.key() is None:
+        return None
+    return Fit(estimator, key, work, plan)
+
+
+def train_fits(fits):
+    """Train ``fits`` (prepared by :func:`prepare_fit`), in populations where
+    the backend has them; return a :class:`FitStore` of those that trained.
+
+    Fits that cannot share a program with another one are left out: the
+    search's own loop trains them one by one, as it would have.
+    """
+    groups = {}
+    for fit in fits:
+        config = fit.plan.config
+        # Fits of one batch (a batch size of at least the rows) share a
+        # program whatever their rows, up to the batch's padded width.
+        if len(fit.plan.train_idx) <= config.batch_size:
+            layout = ("one batch", 1 << max(config.batch_size - 1, 0).bit_length())
+        else:
+            layout = ("batches of", config.batch_size)
+        key = (fit.plan.spec.key(), layout)
+        groups.setdefault(key, []).append(fit)
+    store = FitStore()
+    backend = get_backend()
+    for group in groups.values():
+        if len(group) < 2:
+            continue
+        size = _members_per_program(group[0])
+        for start in range(0, len(group), size):
+            chunk = group[start : start + size]
+            if len(chunk) > 1 and _train_population(backend, chunk):
+                for fit in chunk:
+                    if fit.result is not None:
+                        store.add(fit)
+    return store
+
+
+def _members_per_program(fit):
+    """How many members of ``fit``'s kind one program may train (see
+    :data:`POPULATION_BYTES`)."""
+    import os
+
+    budget = os.environ.get("SKDNN_POPULATION_BYTES", "").strip()
+    budget = int(budget) if budget.isdigit() else POPULATION_BYTES
+    start, config = fit.plan.start, fit.plan.config
+    weights = sum(np.size(w) for w in start.trainable) + sum(
+        np.size(w) for w in start.non_trainable
+    )
+    # Weights, gradients and two optimizer slots per weight, and each
+    # layer's activations (and their gradients) for a batch.
+    widths = sum(np.shape(w)[-1] for w in start.trainable if np.ndim(w) >= 2)
+    per_member = 4 * (4 * weights + 2 * config.batch_size * max(widths, 1))
+    return max(1, budget // max(per_member, 1))
+
+
+class _MemberLearningRate:
+    """A member's learning rate, read and assigned as a trainer's."""
+
+    def __init__(self, member):
+        self._member = member
+
+    def __float__(self):
+        self._member.swap_in()
+        return float(self._member.trainer.learning_rate)
+
+    def assign(self, value):
+        self._member.swap_in()
+        self._member.trainer.learning_rate.assign(value)
+        self._member.swap_out()
+
+
+class _MemberTrainer:
+    """One member of a population, seen as a :class:`Trainer` by its
+    :class:`TrainingRun`: the shared trainer, holding this member's state."""
+
+    def __init__(self, trainer, population, number, spec):
+        self.trainer, self.population, self.number = trainer, population, number
+        self.spec = spec
+
+    def swap_in(self):
+        # The member's own optimizer settings and dropout rates, which
+        # decide how the trainer's state reads back (see Trainer.load).
+        self.trainer._begin(self.spec)
+        self.population.swap_in(self.number)
+
+    def swap_out(self):
+        self.population.swap_out(self.number)
+
+    def evaluate(self, *args):
+        self.swap_in()
+        return self.trainer.evaluate(*args)
+
+    def get_weights(self):
+        self.swap_in()
+        return self.trainer.get_weights()
+
+    def set_weights(self, weights):
+        self.swap_in()
+        self.trainer.set_weights(weights)
+        self.swap_out()
+
+    def state(self):
+        self.swap_in()
+        return self.trainer.state()
+
+    @property
+    def model(self):
+        self.swap_in()
+        return self.trainer.model
+
+    @property
+    def learning_rate(self):
+        return _MemberLearningRate(self)
+
+
+def _train_population(backend, fits):
+    """Train ``fits`` (one trainer spec, batch size and layout) as one
+    population; return False when the backend has no populations."""
+    spec = fits[0].plan.spec
+    with checkout_trainer(spec) as trainer:
+        population = backend.population(trainer._engine)
+        if population is None:
+            return False
+        runs, datas = [], []
+        for fit in fits:
+            plan = fit.plan
+            trainer.load(plan.start, plan.spec)
+            if plan.learning_rate is not None:
+                trainer.learning_rate.assign(plan.learning_rate)
+            number = population.add_member()
+            data = trainer.data(plan.X, plan.y_encoded, plan.sample_weight)
+            validation = None
+            if plan.validation is not None:
+                validation = (
+                    plan.validation.X,
+                    plan.validation.y_encoded,
+                    plan.validation.sample_weight,
+                )
+            # One progress line per population (below), not a bar per member.
+            config = dataclasses.replace(plan.config, verbose=0)
+            runs.append(
+                TrainingRun(
+                    _MemberTrainer(trainer, population, number, plan.spec),
+                    config,
+                    data,
+                    plan.train_idx,
+                    validation,
+                    plan.encoder.scaling(),
+                    shuffle_rng=np.random.RandomState(plan.seeds["shuffle"]),
+                    history={},
+                    first_epoch=0,
+                    folding=plan.folding,
+                )
+            )
+            datas.append(data)
+        _run_lockstep(trainer, population, fits, runs, datas)
+    return True
+
+
+def _run_lockstep(trainer, population, fits, runs, datas):
+    """Run the members' epochs together until each has stopped."""
+    active = [True] * len(fits)
+    for run in runs:
+        run.begin()
+    batch_size = max(fit.plan.config.batch_size for fit in fits)
+    alphas = [fit.plan.config.alpha for fit in fits]
+    scalings = [fit.plan.encoder.scaling() for fit in fits]
+    verbose = max(fit.plan.config.verbose for fit in fits)
+    n_epochs = max(fit.plan.config.epochs for fit in fits)
+    for epoch in range(n_epochs):
+        permutations = [run.begin_epoch(epoch) if active[i] else None for i, run in enumerate(runs)]
+        losses, units, metrics = population.train_epoch(
+            datas,
+            permutations,
+            batch_size,
+            alphas,
+            [np.asarray(s[0], dtype=np.float32) for s in scalings],
+            [np.asarray(s[1], dtype=np.float32) for s in scalings],
+        )
+        for i, run in enumerate(runs):
+            if not active[i]:
+                continue
+            try:
+                stop = run.end_epoch(epoch, trainer._losses(losses[i], units[i]), metrics[i])
+            except TrainingDivergedError:
+                # Its own fit, in the search's loop, diverges the same way
+                # and reports it as the search asks (error_score).
+                active[i] = False
+                continue
+            if stop or epoch + 1 >= fits[i].plan.config.epochs:
+                active[i] = False
+                fits[i].result = run.finish()
+        if verbose:
+            print(
+                f"Population of {len(fits)}: epoch {epoch + 1}/{n_epochs}, "
+                f"{sum(active)} still training"
+            )
+        if not any(active):
+            break
+
+
+# ----------------------------------------------------------------------------
+# The store, and the fits that claim from it
+# ----------------------------------------------------------------------------
+def _digest(value):
+    """Bytes that identify an array-like's values (and a frame's columns)."""
+    if sp.issparse(value):
+        value = value.tocsr()
+        parts = (value.shape, value.dtype.str, value.data, value.indices, value.indptr)
+        return pickle.dumps(parts, protocol=5)
+    columns = getattr(value, "columns", None)
+    columns = None if columns is None else [str(c) for c in columns]
+    array = np.asarray(value)
+    return pickle.dumps((columns, array), protocol=5)
+
+
+def fit_key(estimator, X, y, sample_weight=None):
+    """Identify ``estimator.fit(X, y, sample_weight)``: its parameters and
+    its data. None when a parameter cannot be identified by value (a lambda,
+    a ``RandomState``, a Keras model): such a fit is never stored."""
+    parts = []
+    for name, value in sorted(estimator.get_params(deep=False).items()):
+        if hasattr(value, "get_weights") or isinstance(value, np.random.RandomState):
+            return None
+        if isinstance(value, dict):
+            value = sorted(value.items(), key=repr)
+            described = describe([describe(k) for k, _ in value] + [v for _, v in value])
+        else:
+            described = describe(value)
+        if described is None:
+            return None
+        parts.append((name, described))
+    digest = hashlib.blake2b(digest_size=20)
+    digest.update(f"{type(estimator).__module__}.{type(estimator).__qualname__}".encode())
+    digest.update(repr(parts).encode())
+    try:
+        for value in (X, y, sample_weight):
+            digest.update(b"-" if value is None else _digest(value))
+    except Exception:
+        return None
+    return digest.hexdigest()
+
+
+class FitStore:
+    """Trained fits, waiting for the search's fit of the same estimator on
+    the same data (see :func:`claim`)."""
+
+    def __init__(self):
+        self._fits = {}
+        self._lock = threading.Lock()
+
+    def __len__(self):
+        return sum(len(fits) for fits in self._fits.values())
+
+    def add(self, fit):
+        with self._lock:
+            self._fits.setdefault(fit.key, []).append(fit)
+
+    def take(self, key):
+        """Remove and return a fit stored under ``key``, or None."""
+        with self._lock:
+            fits = self._fits.get(key)
+            if not fits:
+                return None
+            fit = fits.pop()
+            if not fits:
+                del self._fits[key]
+            return fit
+
+
+_active_stores = []
+_active_lock = threading.Lock()
+
+
+class active:
+    """While in this context, clones of skdnn estimators carry ``store``
+    (see ``BaseDNN.__sklearn_clone__``), so that their fits can claim from it."""
+
+    def __init__(self, store):
+        self.store = store
+
+    def __enter__(self):
+        with _active_lock:
+            _active_stores.append(self.store)
+        return self.store
+
+    def __exit__(self, *exc):
+        with _active_lock:
+            _active_stores.remove(self.store)
+
+
+def active_store():
+    """The store of the innermost :class:`active` context, or None."""
+    with _active_lock:
+        return _active_stores[-1] if _active_stores else None
+
+
+def claim(store, estimator, X, y, sample_weight):
+    """Return the stored :class:`Fit` of ``estimator.fit(X, y,
+    sample_weight)``, removed from ``store``, or None."""
+    if not len(store):
+        return None
+    key = fit_key(estimator, X, y, sample_weight)
+    return None if key is None else store.take(key)

@@ -1,0 +1,288 @@
+"""skdnn.model_selection's searches: the results of scikit-learn's, with
+the networks of a search trained together as populations (on JAX)."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+from conftest import keras_backend
+from sklearn import model_selection as sk
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning, FitFailedWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skdnn import DNNClassifier, DNNRegressor, model_selection
+from skdnn._training import population
+
+SMALL = dict(hidden_layer_sizes=(8,), epochs=6, random_state=0, n_iter_no_change=None)
+POPULATIONS = keras_backend() == "jax"
+
+
+@pytest.fixture(autouse=True)
+def _quiet():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        yield
+
+
+@pytest.fixture
+def claims(monkeypatch):
+    """Count the fits the searches' loops found trained: ``[found, asked]``."""
+    counts = [0, 0]
+    original = population.claim
+
+    def counting(*args):
+        fit = original(*args)
+        counts[0] += fit is not None
+        counts[1] += 1
+        return fit
+
+    monkeypatch.setattr(population, "claim", counting)
+    return counts
+
+
+def assert_same_search(ours, theirs, rtol=1e-5, atol=1e-6):
+    """The two fitted searches found the same: parameters, every split's
+    scores, the ranks and the best candidate."""
+    assert ours.cv_results_["params"] == theirs.cv_results_["params"]
+    for key, value in theirs.cv_results_.items():
+        if "_time" in key or key == "params" or key.startswith("param_"):
+            continue
+        if key.startswith("rank_"):
+            np.testing.assert_array_equal(ours.cv_results_[key], value, err_msg=key)
+        else:
+            np.testing.assert_allclose(ours.cv_results_[key], value, rtol, atol, err_msg=key)
+    assert set(ours.cv_results_) == set(theirs.cv_results_)
+    if hasattr(theirs, "best_params_"):
+        assert ours.best_params_ == theirs.best_params_
+        assert ours.best_index_ == theirs.best_index_
+
+
+def both(search_class, *args, fit_args=(), fit_params=None, **kwargs):
+    """Fit skdnn's search and scikit-learn's with the same arguments."""
+    ours = getattr(model_selection, search_class)(*args, **kwargs)
+    theirs = getattr(sk, search_class)(*args, **kwargs)
+    fit_params = fit_params or {}
+    return ours.fit(*fit_args, **fit_params), theirs.fit(*fit_args, **fit_params)
+
+
+@pytest.mark.parametrize("Estimator", [DNNClassifier, DNNRegressor])
+def test_a_grid_of_shape_free_parameters_and_depth(Estimator, data_for, claims):
+    X, y = data_for(Estimator)
+    grid = {
+        "learning_rate": [0.003, 0.03],
+        "momentum": [0.0, 0.9],
+        "hidden_layer_sizes": [(8,), (8, 4)],
+    }
+    estimator = Estimator(**{**SMALL, "optimizer": "sgd"})
+    ours, theirs = both("GridSearchCV", estimator, grid, cv=3, fit_args=(X, y))
+    assert_same_search(ours, theirs)
+    # Every fit of a candidate on a split trained in a population (JAX).
+    assert claims == ([24, 24] if POPULATIONS else [0, 0])
+    # The refit is the search's own fit, and its estimator has no store.
+    assert "_population_store" not in vars(ours.best_estimator_)
+    np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))
+
+
+def test_dropout_alpha_and_batch_size(classification_data, claims):
+    X, y = classification_data
+    grid = {"dropout": [0.0, 0.3], "alpha": [0.0, 0.01], "batch_size": [16, 32]}
+    ours, theirs = both("GridSearchCV", DNNClassifier(**SMALL), grid, cv=2, fit_args=(X, y))
+    assert_same_search(ours, theirs)
+    assert claims[0] == (16 if POPULATIONS else 0)
+
+
+def test_a_member_trains_what_its_own_fit_trains(regression_data):
+    """The loss curve, epochs and weights of each member equal its fit's."""
+    X, y = regression_data
+    estimators = [
+        DNNRegressor(**{**SMALL, "learning_rate": lr, "dropout": d, "n_iter_no_change": 2})
+        for lr in (0.001, 0.3)
+        for d in (0.0, 0.2)
+    ]
+    fits = [population.prepare_fit(clone(e), X[i:], y[i:]) for i, e in enumerate(estimators)]
+    store = population.train_fits(fits)
+    assert len(store) == (4 if POPULATIONS else 0)
+    for i, estimator in enumerate(estimators):
+        single = clone(estimator).fit(X[i:], y[i:])
+        member = clone(estimator)
+        member._population_store = store
+        member.fit(X[i:], y[i:])  # commits the population's member
+        assert len(store) == (3 - i if POPULATIONS else 0)
+        assert member.n_iter_ == single.n_iter_
+        assert member.history_.keys() == single.history_.keys()
+        for key, curve in single.history_.items():
+            np.testing.assert_allclose(member.history_[key], curve, rtol=1e-5, err_msg=key)
+        pairs = zip(member.model_.get_weights(), single.model_.get_weights(), strict=True)
+        for ours, theirs in pairs:
+            np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(member.predict(X), single.predict(X), rtol=1e-5, atol=1e-3)
+
+
+def test_a_pipeline_shares_its_preprocessing(regression_data, claims):
+    X, y = regression_data
+    pipe = make_pipeline(StandardScaler(), DNNRegressor(**SMALL))
+    grid = {
+        "standardscaler__with_mean": [True, False],
+        "dnnregressor__learning_rate": [0.01, 0.1],
+    }
+    ours, theirs = both("GridSearchCV", pipe, grid, cv=2, fit_args=(X, y))
+    assert_same_search(ours, theirs)
+    assert claims[0] == (8 if POPULATIONS else 0)
+
+
+def test_multi_metric_scoring_and_train_scores(classification_data):
+    X, y = classification_data
+    ours, theirs = both(
+        "GridSearchCV",
+        DNNClassifier(**SMALL),
+        {"learning_rate": [0.01, 0.1]},
+        scoring=["accuracy", "neg_log_loss"],
+        refit="neg_log_loss",
+        return_train_score=True,
+        cv=sk.StratifiedKFold(3, shuffle=True, random_state=1),
+        fit_args=(X, y),
+    )
+    assert_same_search(ours, theirs)
+
+
+def test_early_stopping_members_stop_on_their_own(classification_data, claims):
+    X, y = classification_data
+    estimator = DNNClassifier(
+        **{**SMALL, "epochs": 30, "early_stopping": True, "n_iter_no_change": 2}
+    )
+    grid = {"learning_rate": [0.001, 0.05, 0.5]}
+    ours, theirs = both("GridSearchCV", estimator, grid, cv=2, fit_args=(X, y))
+    assert_same_search(ours, theirs)
+    assert claims[0] == (6 if POPULATIONS else 0)
+
+
+def test_sample_weights_reach_every_member(regression_data, claims):
+    X, y = regression_data
+    weights = np.random.RandomState(0).uniform(0.1, 2.0, len(y))
+    ours, theirs = both(
+        "GridSearchCV",
+        DNNRegressor(**SMALL),
+        {"alpha": [0.0, 1.0]},
+        cv=2,
+        fit_args=(X, y),
+        fit_params={"sample_weight": weights},
+    )
+    assert_same_search(ours, theirs)
+    assert claims[0] == (4 if POPULATIONS else 0)
+
+
+def test_an_invalid_candidate_gets_the_error_score(classification_data):
+    X, y = classification_data
+    grid = {"learning_rate": [0.01, -1.0, 0.1]}
+    with pytest.warns(FitFailedWarning, match="learning_rate"):
+        ours = model_selection.GridSearchCV(DNNClassifier(**SMALL), grid, cv=2).fit(X, y)
+    theirs = sk.GridSearchCV(DNNClassifier(**SMALL), grid, cv=2).fit(X, y)
+    assert np.isnan(ours.cv_results_["mean_test_score"][1])
+    assert_same_search(ours, theirs)
+    with pytest.raises(ValueError, match="learning_rate"):
+        model_selection.GridSearchCV(DNNClassifier(**SMALL), grid, cv=2, error_score="raise").fit(
+            X, y
+        )
+
+
+def test_a_diverging_member_does_not_spoil_the_others(regression_data, claims):
+    X, y = regression_data
+    grid = {"learning_rate": [0.01, 1e12]}
+    estimator = DNNRegressor(**{**SMALL, "optimizer": "sgd"})
+    with pytest.warns(FitFailedWarning, match="diverged"):
+        ours = model_selection.GridSearchCV(estimator, grid, cv=2).fit(X, y)
+    theirs = sk.GridSearchCV(estimator, grid, cv=2).fit(X, y)
+    assert np.isnan(ours.cv_results_["mean_test_score"][1])
+    assert_same_search(ours, theirs)
+    # The diverged member trained again in the search's loop, to report it.
+    assert claims == ([2, 4] if POPULATIONS else [0, 0])
+
+
+def test_other_estimators_and_settings_are_scikit_learns(classification_data, claims):
+    X, y = classification_data
+    ours, theirs = both(
+        "GridSearchCV", LogisticRegression(), {"C": [0.1, 1.0]}, cv=2, fit_args=(X, y)
+    )
+    assert_same_search(ours, theirs)
+    # n_jobs=2: the workers fit in their own processes, as scikit-learn's.
+    ours, theirs = both(
+        "GridSearchCV",
+        DNNClassifier(**SMALL),
+        {"learning_rate": [0.01, 0.1]},
+        cv=2,
+        n_jobs=2,
+        fit_args=(X, y),
+    )
+    assert_same_search(ours, theirs)
+    assert claims == [0, 0]
+
+
+def test_randomized_search(classification_data):
+    from scipy.stats import loguniform
+
+    X, y = classification_data
+    ours, theirs = both(
+        "RandomizedSearchCV",
+        DNNClassifier(**SMALL),
+        {"learning_rate": loguniform(1e-3, 1e-1), "momentum": [0.0, 0.5]},
+        n_iter=3,
+        cv=2,
+        random_state=0,
+        fit_args=(X, y),
+    )
+    assert_same_search(ours, theirs)
+
+
+def test_a_population_larger_than_memory_is_split(classification_data, monkeypatch):
+    X, y = classification_data
+    grid = {"learning_rate": [0.01, 0.02, 0.03]}
+    programs = []
+    original = population._train_population
+
+    def recording(backend, fits):
+        programs.append(len(fits))
+        return original(backend, fits)
+
+    monkeypatch.setattr(population, "_train_population", recording)
+    monkeypatch.setattr(population, "_members_per_program", lambda fit: 4)
+    ours, theirs = both("GridSearchCV", DNNClassifier(**SMALL), grid, cv=3, fit_args=(X, y))
+    assert_same_search(ours, theirs)
+    assert programs == [4, 4]  # 9 fits: 4 + 4 together, the last one alone
+
+
+def test_unknown_parameters_and_malformed_grids_raise_scikit_learns_errors(
+    classification_data,
+):
+    X, y = classification_data
+    with pytest.raises(ValueError, match="Invalid parameter 'colour'"):
+        model_selection.GridSearchCV(DNNClassifier(**SMALL), {"colour": [1, 2]}, cv=2).fit(X, y)
+    with pytest.raises(TypeError, match="Parameter grid"):
+        model_selection.GridSearchCV(DNNClassifier(**SMALL), {"alpha": 0.1}, cv=2).fit(X, y)
+
+
+def test_the_search_clones_and_pickles(classification_data):
+    X, y = classification_data
+    search = model_selection.GridSearchCV(DNNClassifier(**SMALL), {"alpha": [0.0, 0.1]}, cv=2)
+    assert clone(search).get_params().keys() == search.get_params().keys()
+    search.fit(X, y)
+    copy = pickle.loads(pickle.dumps(search))
+    np.testing.assert_array_equal(copy.predict(X), search.predict(X))
+    assert type(copy) is model_selection.GridSearchCV
+    assert isinstance(copy, sk.GridSearchCV)
+
+
+def test_fit_keys_tell_parameters_and_data_apart(classification_data):
+    X, y = classification_data
+    key = population.fit_key(DNNClassifier(**SMALL), X, y)
+    assert key == population.fit_key(DNNClassifier(**SMALL), X.copy(), list(y))
+    assert key != population.fit_key(DNNClassifier(**{**SMALL, "alpha": 0.5}), X, y)
+    assert key != population.fit_key(DNNClassifier(**SMALL), X[::-1], y)
+    assert key != population.fit_key(DNNClassifier(**SMALL), X, y, np.ones(len(y)))
+    # A value that only its identity tells apart is never stored.
+    assert population.fit_key(DNNClassifier(**{**SMALL, "loss": lambda t, p: t}), X, y) is None
+    rng = np.random.RandomState(0)
+    assert population.fit_key(DNNClassifier(**{**SMALL, "random_state": rng}), X, y) is None
