@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import keras_backend
+from conftest import dense_body, keras_backend
 from sklearn import model_selection as sk
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, FitFailedWarning
@@ -14,7 +14,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skdnn import DNNClassifier, DNNRegressor, model_selection
+from skdnn import DNNClassifier, DNNRegressor, KerasClassifier, model_selection
 from skdnn._training import population
 
 SMALL = dict(hidden_layer_sizes=(8,), epochs=6, random_state=0, n_iter_no_change=None)
@@ -286,3 +286,12 @@ def test_fit_keys_tell_parameters_and_data_apart(classification_data):
     assert population.fit_key(DNNClassifier(**{**SMALL, "loss": lambda t, p: t}), X, y) is None
     rng = np.random.RandomState(0)
     assert population.fit_key(DNNClassifier(**{**SMALL, "random_state": rng}), X, y) is None
+
+
+def test_keras_estimators_take_part(classification_data, claims):
+    X, y = classification_data
+    estimator = KerasClassifier(model=dense_body, epochs=4, random_state=0)
+    grid = {"model__units": [4, 8], "learning_rate": [0.01, 0.1]}
+    ours, theirs = both("GridSearchCV", estimator, grid, cv=2, fit_args=(X, y))
+    assert_same_search(ours, theirs)
+    assert claims[0] == (8 if POPULATIONS else 0)

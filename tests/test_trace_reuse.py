@@ -5,10 +5,10 @@ import subprocess
 import sys
 
 import numpy as np
-from conftest import FAST, assert_reproduced
+from conftest import FAST, assert_reproduced, dense_body
 
 import skdnn
-from skdnn import DNNClassifier, DNNRegressor
+from skdnn import DNNClassifier, DNNRegressor, KerasClassifier
 from skdnn._training.trainer import _idle_trainers, pooled_keys
 
 
@@ -94,3 +94,30 @@ def test_unidentifiable_losses_are_not_pooled(regression_data):
         assert _new_keys(lambda custom=custom: custom.fit(X, y)) == set()
         named = DNNRegressor(loss=name, **FAST).fit(X, y)
         np.testing.assert_allclose(custom.loss_curve_, named.loss_curve_, rtol=1e-5)
+
+
+def test_keras_estimators_share_a_trainer_whatever_the_layer_names(classification_data):
+    """Keras names every model's layers anew (dense_3, dense_4...): a body
+    built again for each fit still finds the trainer of the first."""
+    import keras
+
+    X, y = classification_data
+
+    def functional_body(input_shape):
+        inputs = keras.Input(input_shape)
+        hidden = keras.layers.Dense(9, activation="relu")(inputs)
+        return keras.Model(inputs, keras.layers.Dense(5)(hidden))
+
+    for body in (dense_body, functional_body):
+        keys = set()
+        for seed in range(3):
+            est = KerasClassifier(model=body, epochs=1, random_state=seed)
+            keys |= _new_keys(lambda est=est: est.fit(X, y))
+        assert len(keys) == 1, body.__name__
+    # A different structure still gets its own.
+    assert (
+        len(
+            _new_keys(lambda: KerasClassifier(model=dense_body, model__units=3, epochs=1).fit(X, y))
+        )
+        == 1
+    )

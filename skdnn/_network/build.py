@@ -317,8 +317,9 @@ class ModelRecipe:
         return keras.models.clone_model(self.network, input_tensors=inputs)
 
     def describe(self):
-        """Identify the architecture, whatever the initial weights and seeds."""
-        config = _without_seeds(self.network.get_config())
+        """Identify the architecture, whatever the initial weights, seeds and
+        layer names (Keras numbers the names of every model it builds)."""
+        config = _canonical_names(_without_seeds(self.network.get_config()))
         return json.dumps(config, sort_keys=True, default=repr)
 
 
@@ -330,6 +331,38 @@ def _without_seeds(config):
     if isinstance(config, (list, tuple)):
         return [_without_seeds(value) for value in config]
     return config
+
+
+def _canonical_names(config):
+    """``config`` with each layer's or model's name, wherever it appears (a
+    functional model's connections name layers), replaced by its order of
+    first appearance: two configs are then equal when the networks differ
+    in names only. A string that merely equals a name is renamed alike, so
+    configs that differ in structure stay different."""
+    names = {}
+
+    def collect(node):
+        if isinstance(node, dict):
+            name = node.get("name")
+            if isinstance(name, str) and name not in names:
+                names[name] = f"<name {len(names)}>"
+            for value in node.values():
+                collect(value)
+        elif isinstance(node, (list, tuple)):
+            for value in node:
+                collect(value)
+
+    def rename(node):
+        if isinstance(node, dict):
+            return {key: rename(value) for key, value in node.items()}
+        if isinstance(node, (list, tuple)):
+            return [rename(value) for value in node]
+        if isinstance(node, str):
+            return names.get(node, node)
+        return node
+
+    collect(config)
+    return rename(config)
 
 
 def build_body_network(body, input_shape, n_outputs, *, output_activation=None, head=None, seed=0):
