@@ -74,8 +74,14 @@ class JaxEngine:
             import jax
 
             train_chunk, _, metric_results = self.functions
+            # Two programs: members with their own number of batches (a
+            # batched trip count: every step selects, member by member,
+            # whether it trained), and all members with the same number,
+            # which skips that selection of the whole state at every step.
+            shared_count = (0, 0, 0, 0, 0, None, 0, 0, 0)
             self._population_functions = (
                 jax.jit(jax.vmap(train_chunk)),
+                jax.jit(jax.vmap(train_chunk, in_axes=shared_count)),
                 jax.jit(jax.vmap(metric_results)),
             )
         return self._population_functions
@@ -412,7 +418,9 @@ class JaxPopulation:
 
     def __init__(self, engine):
         self._engine = engine
-        self._train_chunk, self._metric_results = engine.population_functions()
+        self._train_chunk, self._train_chunk_shared, self._metric_results = (
+            engine.population_functions()
+        )
         self._members = []
         self._states = None
 
@@ -489,7 +497,12 @@ class JaxPopulation:
                 jax.tree_util.tree_map(lambda *xs: np.stack(xs), *column)
                 for column in zip(*parts, strict=True)
             )
-            state, (loss_sums, units_sums) = self._train_chunk(
+            counts = {int(n) for n, on in zip(n_used, active, strict=True) if on}
+            if len(counts) == 1 and all(active):
+                train_chunk, n_used = self._train_chunk_shared, np.int32(counts.pop())
+            else:
+                train_chunk = self._train_chunk
+            state, (loss_sums, units_sums) = train_chunk(
                 state,
                 features,
                 y,
