@@ -115,6 +115,7 @@ def setup(app):
 EXAMPLE_ORDER = [
     "quickstart.py",
     "grid_search_pipeline.py",
+    "population_search.py",
     "random_search_dataframe.py",
     "image_classification.py",
     "training_curves.py",

@@ -30,6 +30,14 @@ def test_api_reference_lists_every_public_name():
     )
 
 
+def test_api_reference_lists_the_searches():
+    import skdnn.model_selection
+
+    text = (ROOT / "docs" / "api.rst").read_text()
+    listed = set(re.findall(r"^   model_selection\.(\w+)$", text, re.MULTILINE))
+    assert listed == set(skdnn.model_selection.__all__)
+
+
 @pytest.mark.parametrize(
     "cls", [skdnn.DNNClassifier, skdnn.DNNRegressor, skdnn.KerasClassifier, skdnn.KerasRegressor]
 )

@@ -91,6 +91,20 @@ def test_api_pages_document_every_public_method(site, cls):
         assert "Parameters" in method.split("</dl>", 1)[0] or "Parameters" in method[:5000]
 
 
+@pytest.mark.parametrize("name", ["GridSearchCV", "RandomizedSearchCV"])
+def test_the_searches_have_api_pages_with_their_methods(site, name):
+    import skdnn.model_selection
+
+    cls = getattr(skdnn.model_selection, name)
+    page = site / "generated" / f"skdnn.model_selection.{name}.html"
+    html = page.read_text(encoding="utf-8")
+    full = f"skdnn.model_selection.{name}"
+    missing = [m for m in _public_methods(cls) if f'id="{full}.{m}"' not in html]
+    assert f'id="{full}"' in html and not missing, f"{page.name} does not document {missing}"
+    # And the page that says when they pay is on the site.
+    assert "What falls back" in (site / "search.html").read_text(encoding="utf-8")
+
+
 def test_each_estimator_is_listed_once(site):
     html = (site / "api.html").read_text(encoding="utf-8")
     for name in ("DNNClassifier", "KerasClassifier", "KerasRegressor"):
