@@ -295,3 +295,28 @@ def test_keras_estimators_take_part(classification_data, claims):
     ours, theirs = both("GridSearchCV", estimator, grid, cv=2, fit_args=(X, y))
     assert_same_search(ours, theirs)
     assert claims[0] == (8 if POPULATIONS else 0)
+
+
+def test_verbose_prints_one_line_per_population_epoch(classification_data, capsys):
+    X, y = classification_data
+    estimator = DNNClassifier(**{**SMALL, "epochs": 3, "verbose": 1})
+    model_selection.GridSearchCV(estimator, {"alpha": [0.0, 0.1]}, cv=2, refit=False).fit(X, y)
+    lines = [line for line in capsys.readouterr().out.splitlines() if "Population" in line]
+    expected = [
+        f"Population of 4: epoch {e}/3, {4 if e < 3 else 0} still training" for e in (1, 2, 3)
+    ]
+    assert lines == (expected if POPULATIONS else [])
+
+
+@pytest.mark.skipif(
+    not hasattr(DNNClassifier, "set_callbacks"), reason="scikit-learn >= 1.9's callbacks"
+)
+def test_scikit_learns_progress_bar_on_the_search(classification_data, claims):
+    from sklearn.callback import ProgressBar
+
+    X, y = classification_data
+    search = model_selection.GridSearchCV(DNNClassifier(**SMALL), {"alpha": [0.0, 0.1]}, cv=2)
+    search.set_callbacks(ProgressBar())
+    theirs = sk.GridSearchCV(DNNClassifier(**SMALL), {"alpha": [0.0, 0.1]}, cv=2).fit(X, y)
+    assert_same_search(search.fit(X, y), theirs)
+    assert claims[0] == (4 if POPULATIONS else 0)

@@ -70,7 +70,9 @@ def prepare_fit(estimator, X, y, sample_weight=None):
     None when it cannot train in a population (it then trains in the
     search's own loop, which also reports any error as the fit would)."""
     key = fit_key(estimator, X, y, sample_weight)
-    if key is None:
+    if key is None or getattr(estimator, "_skl_callbacks", None):
+        # scikit-learn's callbacks on the estimator see every epoch of its
+        # own fit: that fit trains in the search's loop.
         return None
     try:
         estimator._validate_params()
