@@ -16,6 +16,7 @@ from sklearn.preprocessing import StandardScaler
 
 from skdnn import DNNClassifier, DNNRegressor, KerasClassifier, model_selection
 from skdnn._training import population
+from skdnn._training.backends import get_backend
 
 SMALL = dict(hidden_layer_sizes=(8,), epochs=6, random_state=0, n_iter_no_change=None)
 POPULATIONS = keras_backend() == "jax"
@@ -248,7 +249,7 @@ def test_a_population_larger_than_memory_is_split(classification_data, monkeypat
         return original(backend, fits)
 
     monkeypatch.setattr(population, "_train_population", recording)
-    monkeypatch.setattr(population, "_members_per_program", lambda fit: 4)
+    monkeypatch.setattr(population, "_members_per_program", lambda fit, backend: 4)
     ours, theirs = both("GridSearchCV", DNNClassifier(**SMALL), grid, cv=3, fit_args=(X, y))
     assert_same_search(ours, theirs)
     assert programs == [4, 4]  # 9 fits: 4 + 4 together, the last one alone
@@ -320,3 +321,14 @@ def test_scikit_learns_progress_bar_on_the_search(classification_data, claims):
     theirs = sk.GridSearchCV(DNNClassifier(**SMALL), {"alpha": [0.0, 0.1]}, cv=2).fit(X, y)
     assert_same_search(search.fit(X, y), theirs)
     assert claims[0] == (4 if POPULATIONS else 0)
+
+
+def test_the_memory_budget_sets_the_members_per_program(classification_data, monkeypatch):
+    X, y = classification_data
+    fit = population.prepare_fit(DNNClassifier(**SMALL), X, y)
+    backend = get_backend()
+    one = population._members_per_program(fit, backend)
+    monkeypatch.setenv("SKDNN_POPULATION_BYTES", str(10**6))
+    fewer = population._members_per_program(fit, backend)
+    monkeypatch.setenv("SKDNN_POPULATION_BYTES", "1")
+    assert one > fewer > population._members_per_program(fit, backend) == 1

@@ -34,8 +34,9 @@ from .loop import TrainingRun
 from .trainer import checkout_trainer, describe
 
 # The most bytes of weights, optimizer state and activations one population
-# program may hold; a larger group of members trains in several programs.
-# ``SKDNN_POPULATION_BYTES`` overrides it.
+# program may hold on a CPU; a larger group of members trains in several
+# programs. On a device that reports its memory (a GPU), half of what is
+# free. ``SKDNN_POPULATION_BYTES`` overrides both.
 POPULATION_BYTES = 2 * 2**30
 
 
@@ -112,7 +113,7 @@ def train_fits(fits):
     for group in groups.values():
         if len(group) < 2:
             continue
-        size = _members_per_program(group[0])
+        size = _members_per_program(group[0], backend)
         for start in range(0, len(group), size):
             chunk = group[start : start + size]
             if len(chunk) > 1 and _train_population(backend, chunk):
@@ -122,13 +123,17 @@ def train_fits(fits):
     return store
 
 
-def _members_per_program(fit):
+def _members_per_program(fit, backend):
     """How many members of ``fit``'s kind one program may train (see
     :data:`POPULATION_BYTES`)."""
     import os
 
     budget = os.environ.get("SKDNN_POPULATION_BYTES", "").strip()
-    budget = int(budget) if budget.isdigit() else POPULATION_BYTES
+    if budget.isdigit():
+        budget = int(budget)
+    else:
+        free = backend.free_device_bytes()
+        budget = POPULATION_BYTES if free is None else free // 2
     start, config = fit.plan.start, fit.plan.config
     weights = sum(np.size(w) for w in start.trainable) + sum(
         np.size(w) for w in start.non_trainable

@@ -73,6 +73,11 @@ class Backend:
         (see ``_training/population.py``: its fits then run one by one)."""
         return None
 
+    def free_device_bytes(self):
+        """The free memory of the device that trains, in bytes, or None
+        when the backend cannot tell (a CPU: the host's memory)."""
+        return None
+
     def to_numpy(self, variable):
         """A copy of a Keras variable's value as a NumPy array."""
         return variable.numpy()

@@ -582,6 +582,16 @@ class JaxBackend(Backend):
         """A :class:`JaxPopulation` of ``engine``'s trainer."""
         return JaxPopulation(engine)
 
+    def free_device_bytes(self):
+        """What JAX's allocator has left on the default device (a GPU's
+        memory); None on a CPU, which reports no limit."""
+        import jax
+
+        stats = jax.devices()[0].memory_stats() or {}
+        if "bytes_limit" not in stats:
+            return None
+        return max(int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0)), 0)
+
     def to_numpy(self, variable):
         """``variable.numpy()`` goes through an ``__array__`` that NumPy 2
         warns about; the array it holds converts cleanly."""
