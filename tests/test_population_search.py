@@ -4,6 +4,7 @@ the networks of a search trained together as populations (on JAX and TensorFlow)
 import pickle
 import warnings
 
+import keras
 import numpy as np
 import pytest
 from conftest import dense_body, keras_backend
@@ -299,3 +300,20 @@ def test_keras_estimators_take_part(classification_data, claims):
     ours, theirs = both("GridSearchCV", estimator, grid, cv=2, fit_args=(X, y))
     assert_same_search(ours, theirs)
     assert claims[0] == (8 if POPULATIONS else 0)
+
+
+def test_what_tensorflow_cannot_vectorize_trains_one_fit_at_a_time(classification_data, claims):
+    """Batch statistics would count the rows that pad a member's batch, and
+    Keras's TensorFlow optimizers apply weight decay through tf.distribute:
+    such fits train in the search's loop there, with the same results."""
+    X, y = classification_data
+    estimators = [
+        DNNClassifier(**{**SMALL, "batch_normalization": True}),
+        DNNClassifier(**{**SMALL, "optimizer": keras.optimizers.AdamW(weight_decay=0.01)}),
+    ]
+    for estimator in estimators:
+        grid = {"learning_rate": [0.01, 0.1]}
+        ours, theirs = both("GridSearchCV", estimator, grid, cv=2, fit_args=(X, y))
+        assert_same_search(ours, theirs)
+    on_tensorflow = keras_backend() == "tensorflow"
+    assert claims[0] == (0 if on_tensorflow else 8 if POPULATIONS else 0)
