@@ -178,11 +178,13 @@ class GridSearchCV(_PopulationSearch, _sk.GridSearchCV):
     ``Pipeline``'s last step) is a skdnn estimator, the fits of candidates
     that share an architecture (hidden layers, batch size, loss...) are
     trained together, all their cross-validation splits at once, as one
-    population in one compiled program: on JAX, where Keras's layers can be
-    vectorized over the members. Each member trains the network its own fit
-    would train. Other estimators, other backends, ``n_jobs`` other than 1
-    and metadata routing use scikit-learn's search as it is, with the same
-    results.
+    population in one compiled program: on JAX and TensorFlow, where Keras's
+    layers can be vectorized over the members (on TensorFlow, not networks
+    with batch normalization, nor optimizers with weight decay, moving
+    averages or gradient accumulation). Each member trains the network its
+    own fit would train. Other estimators, other backends, ``n_jobs`` other
+    than 1 and metadata routing use scikit-learn's search as it is, with the
+    same results.
 
     See :class:`sklearn.model_selection.GridSearchCV` for the parameters,
     attributes and methods, and the user guide's "Fast hyperparameter

@@ -9,6 +9,10 @@ stateful Keras objects; their variables are updated in place.
 ``distribution`` takes a ``tf.distribute`` strategy, or ``"mirrored"`` for
 the process's ``MirroredStrategy``; the trainer lives in its scope and
 every batch is split across its replicas.
+
+A population (:class:`TensorFlowPopulation`) trains many members of one
+trainer in one ``tf.function``: the trainer's step on Keras's stateless
+calls, vectorized over the members with ``tf.vectorized_map``.
 """
 
 import contextlib
@@ -19,7 +23,7 @@ import threading
 import numpy as np
 import scipy.sparse as sp
 
-from ..objective import Objective, batch_loss, kernel_indices
+from ..objective import Objective, _layers, batch_loss, kernel_indices
 from .base import Backend, VariableState, regularization_loss
 
 # TensorFlow's CPU kernels need buffers aligned to this many bytes.
@@ -99,8 +103,32 @@ class TensorFlowEngine(VariableState):
     """
 
     def __init__(self, spec, model, optimizer, metrics):
-        self.metrics = metrics
+        self.spec, self.model, self.optimizer, self.metrics = spec, model, optimizer, metrics
         self._train_epoch, self._evaluate = _compile_functions(spec, model, optimizer, metrics)
+        self._initial_metric_values = [[v.numpy() for v in m.variables] for m in metrics]
+        # False: this trainer has no populations (see population_function).
+        self._population_function = None
+
+    def population_function(self):
+        """The ``tf.function`` that trains a population's epoch (see
+        :func:`_population_function`), or None where this trainer's members
+        could not each train what its own fit trains; made once, so that
+        later populations of this pooled trainer reuse its trace."""
+        if self._population_function is None:
+            self._population_function = _population_function(
+                self.spec, self.model, self.optimizer, self.metrics, self._initial_metric_values
+            )
+        function = self._population_function
+        return None if function is False else function
+
+    def variables(self):
+        """The state a population member holds: the model's trainable and
+        non-trainable variables, and the optimizer's."""
+        return (
+            self.model.trainable_variables,
+            self.model.non_trainable_variables,
+            self.optimizer.variables,
+        )
 
     def data(self, X, y, sample_weight):
         """The training data as the compiled epoch takes them."""
@@ -295,6 +323,343 @@ def _compile_functions(spec, model, optimizer, metrics):
     return train, evaluate
 
 
+# ----------------------------------------------------------------------------
+# Populations
+# ----------------------------------------------------------------------------
+def _stateless_optimizer(optimizer, variables):
+    """A copy of ``optimizer``, built on ``variables``, whose ``apply`` runs
+    inside a ``keras.StatelessScope``; None for what it cannot copy.
+
+    Keras's TensorFlow optimizer has no ``stateless_apply``: it unwraps each
+    variable to its ``tf.Variable`` (for ``tf.distribute``) and assigns it in
+    place. The copy keeps the update (``update_step``) and everything
+    ``apply`` does around it, but assigns through the Keras variables, which
+    a stateless scope redirects, as Keras's other backends do. Exponential
+    moving averages, gradient accumulation and weight decay go through more
+    of the ``tf.distribute`` path, and are left out.
+    """
+    if optimizer.use_ema or optimizer.gradient_accumulation_steps:
+        return None
+    if optimizer.weight_decay:
+        return None
+
+    class StatelessOptimizer(type(optimizer)):
+        def assign(self, variable, value):
+            variable.assign(value)
+
+        def assign_add(self, variable, value):
+            variable.assign_add(value)
+
+        def assign_sub(self, variable, value):
+            variable.assign_sub(value)
+
+        def _var_key(self, variable):
+            # The Keras variable itself (TensorFlow's reads its value, which
+            # in a stateless scope is a tensor).
+            return id(variable)
+
+        def _backend_update_step(self, grads, trainable_variables, learning_rate):
+            for grad, variable in zip(grads, trainable_variables, strict=True):
+                self.update_step(grad, variable, learning_rate)
+
+    copy = StatelessOptimizer.from_config(optimizer.get_config())
+    copy.build(variables)
+    shapes = [tuple(v.shape) for v in copy.variables]
+    if shapes != [tuple(v.shape) for v in optimizer.variables]:
+        return None
+    return copy
+
+
+def _population_function(spec, model, optimizer, metrics, initial_metric_values):
+    """Return the ``tf.function`` that trains one epoch of a population's
+    members, or False where its members could not each train what their
+    own fits train.
+
+    ``train(state, X, y, sample_weight, index, mask, alphas, scales,
+    offsets) -> (state, loss_sums, units_sums, metric_results)``: the
+    state is ``(trainable, non-trainable, optimizer)`` values stacked along
+    a leading member axis; ``index`` and ``mask`` (batches, members, width)
+    give each batch's rows of the members' concatenated data and their
+    weights (0: padding, or a member without that batch, whose state is
+    then kept as it is). The trainer's step, on Keras's stateless calls, is
+    vectorized over the members with ``tf.vectorized_map``; a while-loop
+    runs the batches.
+    """
+    import keras
+    import tensorflow as tf
+
+    if spec.strategy is not None or spec.sparse_input:
+        return False
+    # A member's last batch may be padded to the others' width: rows of zero
+    # weight, which batch statistics would count.
+    if any(isinstance(layer, keras.layers.BatchNormalization) for layer in _layers(model)):
+        return False
+    objective = Objective(spec)
+    variables = list(model.trainable_variables)
+    kernels = kernel_indices(model)
+    stateless = _stateless_optimizer(optimizer, variables)
+    if stateless is None:
+        return False
+
+    def apply(optimizer_values, gradients, trainable):
+        mapping = list(zip(variables, trainable, strict=True)) + list(
+            zip(stateless.variables, optimizer_values, strict=True)
+        )
+        gradients = [tf.convert_to_tensor(g) if g is not None else g for g in gradients]
+        with keras.StatelessScope(state_mapping=mapping) as scope:
+            stateless.apply(gradients, variables)
+
+        def current(variable, value):
+            new = scope.get_current_value(variable)
+            return value if new is None else new
+
+        return (
+            [current(v, x) for v, x in zip(variables, trainable, strict=True)],
+            [current(v, x) for v, x in zip(stateless.variables, optimizer_values, strict=True)],
+        )
+
+    def member_step(inputs):
+        (trainable, non_trainable, optimizer_values, metric_values), batch = inputs
+        X, y, weights, mask, alpha, scale, offset = batch
+        with tf.GradientTape() as tape:
+            tape.watch(trainable)
+            z, new_non_trainable, regularization = model.stateless_call(
+                trainable, non_trainable, X, training=True, return_losses=True
+            )
+            data_loss, penalty, units_loss = objective.losses(
+                y, z, weights, [trainable[i] for i in kernels], alpha, scale, offset
+            )
+            weight_total = tf.reduce_sum(weights)
+            loss = batch_loss(data_loss, penalty, weight_total) + regularization_loss(
+                regularization
+            )
+        gradients = tape.gradient(loss, trainable)
+        new_trainable, new_optimizer_values = apply(optimizer_values, gradients, trainable)
+        new_metric_values = list(metric_values)
+        inputs = objective.metric_inputs(metrics, y, z, scale, offset)
+        for i, (metric, targets, predictions) in enumerate(inputs):
+            new_metric_values[i] = metric.stateless_update_state(
+                metric_values[i], targets, predictions, sample_weight=mask
+            )
+        size = tf.reduce_sum(mask)
+        # A member without this batch keeps its state: no step, no drift.
+        trains = size > 0
+        new_state = tf.nest.map_structure(
+            lambda new, old: tf.where(trains, tf.cast(new, old.dtype), old),
+            (new_trainable, list(new_non_trainable), new_optimizer_values, new_metric_values),
+            (trainable, non_trainable, optimizer_values, metric_values),
+        )
+        units = batch_loss(units_loss, 0.0, weight_total)
+        return new_state, (loss * size, units * size)
+
+    def train(state, X, y, sample_weight, index, mask, alphas, scales, offsets):
+        n_members = tf.shape(alphas)[0]
+        metric_values = [
+            [tf.tile(tf.constant(v)[None], [n_members] + [1] * np.ndim(v)) for v in values]
+            for values in initial_metric_values
+        ]
+        zeros = tf.zeros([n_members], tf.float32)
+
+        def batch_loop(batch, state, loss_sums, units_sums):
+            rows, weights = index[batch], mask[batch]
+            inputs = (
+                tf.gather(X, rows),
+                tf.gather(y, rows),
+                tf.gather(sample_weight, rows) * weights,
+                weights,
+                alphas,
+                scales,
+                offsets,
+            )
+            # Random ops (dropout) have no vectorized form: TensorFlow runs
+            # them member by member, in a loop, and would warn of it at every
+            # trace; that loop is what keeps each member's own random stream.
+            state, (losses, units) = tf.vectorized_map(member_step, (state, inputs), warn=False)
+            return batch + 1, state, loss_sums + losses, units_sums + units
+
+        _, state, loss_sums, units_sums = tf.while_loop(
+            lambda batch, *_: batch < tf.shape(index)[0],
+            batch_loop,
+            (tf.constant(0), (*state, metric_values), zeros, zeros),
+        )
+        *state, metric_values = state
+        results = [
+            tf.vectorized_map(metric.stateless_result, values)
+            for metric, values in zip(metrics, metric_values, strict=True)
+        ]
+        return tuple(state), loss_sums, units_sums, results
+
+    def stacked(variables):
+        return [tf.TensorSpec([None, *v.shape], v.dtype) for v in variables]
+
+    target_dtype, target_shape = spec.target_signature
+    scaling = tf.TensorSpec([None, *spec.scaling_shape], tf.float32)
+    table = tf.TensorSpec([None, None, None], tf.int32)
+    signature = [
+        (
+            stacked(model.trainable_variables),
+            stacked(model.non_trainable_variables),
+            stacked(optimizer.variables),
+        ),
+        tf.TensorSpec([None, *model.input_shape[1:]], tf.float32),
+        tf.TensorSpec([None, *target_shape], tf.as_dtype(target_dtype)),
+        tf.TensorSpec([None], tf.float32),
+        table,
+        tf.TensorSpec([None, None, None], tf.float32),
+        tf.TensorSpec([None], tf.float32),
+        scaling,
+        scaling,
+    ]
+    # A partial: see _compile_functions.
+    function = tf.function(functools.partial(train), input_signature=signature, autograph=False)
+    try:
+        function.get_concrete_function()
+    except Exception:
+        # A network or optimizer that Keras's stateless calls do not serve
+        # here: its fits train one by one.
+        return False
+    return function
+
+
+def _epoch_layout(permutations, starts, batch_size):
+    """The rows of a population's epoch: ``(index, mask)``, each of shape
+    (batches, members, width), rows of the members' concatenated data
+    (``starts``: where each member's rows begin) and their weights.
+
+    Each member's batches are its own fit's; a shorter batch is filled up
+    with its own rows at zero weight (the loss is exact), and a member that
+    does not train (permutation None) or whose epoch is over has weight 0.
+    """
+    sizes = [0 if p is None else len(p) for p in permutations]
+    width = max(1, min(batch_size, max(sizes)))
+    n_batches = max(-(-n // batch_size) for n in sizes)
+    index = np.zeros((n_batches, len(sizes), width), dtype=np.int32)
+    mask = np.zeros((n_batches, len(sizes), width), dtype=np.float32)
+    slots = np.arange(width)
+    for member, rows in enumerate(permutations):
+        if not sizes[member]:
+            continue
+        rows = np.asarray(rows) + starts[member]
+        n_used = -(-len(rows) // batch_size)
+        firsts = np.arange(n_used) * batch_size
+        counts = np.minimum(batch_size, len(rows) - firsts)
+        index[:n_used, member] = rows[firsts[:, None] + slots % counts[:, None]]
+        mask[:n_used, member] = slots < counts[:, None]
+    return index, mask
+
+
+class TensorFlowPopulation:
+    """Members of one trainer's architecture, trained together.
+
+    The trainer's step, on Keras's stateless calls and vectorized over a
+    leading member axis (:func:`_population_function`): each member has its
+    own weights, optimizer state (learning rate and momentum included),
+    dropout rates and random stream, rows, batch order and L2 strength, so
+    each trains what its own fit would.
+
+    Parameters
+    ----------
+    engine : TensorFlowEngine
+        The engine of the trainer whose members these are; its variables
+        hold one member's state at a time for everything else a fit does
+        (see :meth:`swap_in`).
+    """
+
+    def __init__(self, engine):
+        self._engine = engine
+        self._train = engine.population_function()
+        self._members = []
+        self._states = None
+        self._data = None
+
+    def add_member(self):
+        """Add the engine's current state (a loaded trainer's) as a member;
+        return its number."""
+        self._members.append(
+            tuple([v.numpy() for v in group] for group in self._engine.variables())
+        )
+        return len(self._members) - 1
+
+    def _stacked(self):
+        import tensorflow as tf
+
+        if self._states is None:
+            self._states = tuple(
+                [tf.constant(np.stack(values)) for values in zip(*groups, strict=True)]
+                for groups in zip(*self._members, strict=True)
+            )
+            self._members = None
+        return self._states
+
+    def swap_in(self, member):
+        """Make the engine's variables hold ``member``'s state (to evaluate
+        it, read or change its weights through the trainer)."""
+        for variables, values in zip(self._engine.variables(), self._stacked(), strict=True):
+            for variable, value in zip(variables, values, strict=True):
+                variable.assign(value[member])
+
+    def swap_out(self, member):
+        """Take the engine's variables back as ``member``'s state."""
+        import tensorflow as tf
+
+        self._states = tuple(
+            [
+                tf.tensor_scatter_nd_update(stacked, [[member]], variable.value[None])
+                for stacked, variable in zip(values, variables, strict=True)
+            ]
+            for values, variables in zip(self._stacked(), self._engine.variables(), strict=True)
+        )
+
+    def _concatenated(self, datas):
+        """The members' data as one ``(X, y, sample_weight)``, and where each
+        member's rows begin; made at the first epoch."""
+        import tensorflow as tf
+
+        if self._data is None:
+            starts = np.cumsum([0] + [int(data[1].shape[0]) for data in datas[:-1]])
+            parts = [tf.concat(list(part), axis=0) for part in zip(*datas, strict=True)]
+            self._data = parts, starts
+        return self._data
+
+    def train_epoch(self, datas, permutations, batch_size, alphas, scales, offsets):
+        """Train one epoch of every member whose permutation is not None.
+
+        Returns ``(losses, units_losses, metrics)``: each member's mean loss
+        and mean loss in the targets' units (NaN for a member that did not
+        train), and its metrics' results, a dict (empty when it did not
+        train).
+        """
+        (X, y, sample_weight), starts = self._concatenated(datas)
+        index, mask = _epoch_layout(permutations, starts, batch_size)
+        state, loss_sums, units_sums, results = self._train(
+            self._stacked(),
+            X,
+            y,
+            sample_weight,
+            index,
+            mask,
+            np.asarray(alphas, dtype=np.float32),
+            np.stack(scales),
+            np.stack(offsets),
+        )
+        self._states = tuple(list(values) for values in state)
+        sizes = np.array([0 if p is None else len(p) for p in permutations])
+        totals = np.stack([loss_sums.numpy(), units_sums.numpy()])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = totals / np.where(sizes > 0, sizes, 0)
+        results = [values.numpy() for values in results]
+        metrics = [
+            {
+                metric.name: float(values[member])
+                for metric, values in zip(self._engine.metrics, results, strict=True)
+            }
+            if sizes[member]
+            else {}
+            for member in range(len(permutations))
+        ]
+        return means[0], means[1], metrics
+
+
 class TensorFlowBackend(Backend):
     """Keras's TensorFlow backend (see :class:`~skdnn._training.backends.base.Backend`)."""
 
@@ -347,6 +712,14 @@ class TensorFlowBackend(Backend):
         # as a retrace of one function (and warn).
         function = tf.function(functools.partial(call), input_signature=signature, autograph=False)
         return lambda batch: function(batch).numpy()
+
+    def population(self, engine):
+        """A :class:`TensorFlowPopulation` of ``engine``'s trainer, or None
+        where its members could not each train what their own fits train
+        (see :func:`_population_function`)."""
+        if engine.population_function() is None:
+            return None
+        return TensorFlowPopulation(engine)
 
 
 BACKEND = TensorFlowBackend()
