@@ -12,7 +12,8 @@ parameters.
 
 Run it with ``python examples/population_search.py`` (TensorFlow, the
 default backend) or ``KERAS_BACKEND=jax python examples/population_search.py``;
-on PyTorch skdnn's search runs scikit-learn's loop and the times match. With the environment variable ``SKDNN_EXAMPLES_QUICK=1`` (set by the
+on PyTorch skdnn's search runs scikit-learn's loop and the times match.
+With the environment variable ``SKDNN_EXAMPLES_QUICK=1`` (set by the
 documentation build) each network trains 10 epochs instead of 50.
 """
 
