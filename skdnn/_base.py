@@ -534,6 +534,7 @@ default=None
             self._check_continued_samples(X, incremental)
         # float64 stays as it is here: the one conversion to float32 happens
         # when the training tensor is made (see as_training_tensor).
+        _check_feature_types(X, type(self).__name__)
         self._check_target_values(y, "y")
         X, y = validate_data(
             self,
@@ -851,6 +852,7 @@ default=None
         sparse matrix stays sparse.
         """
         check_is_fitted(self)
+        _check_feature_types(X, type(self).__name__)
         self._check_predicted_samples(X)
         X = validate_data(
             self,
@@ -952,6 +954,31 @@ default=None
         state, restore_fitted = unpickle_state(self, state)
         super().__setstate__(state)
         restore_fitted()
+
+
+def _check_feature_types(X, name):
+    """Raise, naming the columns and the fix, when a DataFrame ``X`` has
+    columns of text or categories: the network takes numbers only."""
+    dtypes = getattr(X, "dtypes", None)
+    if dtypes is None or not hasattr(dtypes, "items"):
+        return
+    import pandas as pd
+
+    columns = [
+        str(column)
+        for column, dtype in dtypes.items()
+        if not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype))
+    ]
+    if not columns:
+        return
+    shown = ", ".join(repr(c) for c in columns[:5]) + (", ..." if len(columns) > 5 else "")
+    raise ValueError(
+        f"X has {len(columns)} column(s) of text or categories ({shown}), but {name} "
+        f"takes numbers only. Encode them in a Pipeline before the network, for example "
+        f"make_pipeline(make_column_transformer((OneHotEncoder(handle_unknown='ignore'), "
+        f"make_column_selector(dtype_exclude='number')), remainder=StandardScaler()), "
+        f"{name}()); see the user guide's section 5, Inputs."
+    )
 
 
 def _other_sample_shape(X, expected):

@@ -519,3 +519,34 @@ def test_warm_start_applies_a_changed_momentum(Estimator, data_for):
     assert est.model_.optimizer.momentum == 0.8
     assert int(est.model_.optimizer.iterations.numpy()) == steps + 5
     assert float(est.model_.optimizer.learning_rate) == pytest.approx(FAST["learning_rate"])
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_text_columns_get_a_message_that_says_how_to_encode_them(Estimator, data_for):
+    from sklearn.compose import make_column_selector, make_column_transformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    X, y = data_for(Estimator)
+    frame = pd.DataFrame(X[:, :3], columns=["a", "b", "c"])
+    frame["state"] = np.array(["KS", "OH", "NJ"])[np.arange(len(y)) % 3]
+    frame["plan"] = pd.Categorical(np.array(["yes", "no"])[np.arange(len(y)) % 2])
+    frame.loc[::7, "a"] = np.nan
+    estimator = Estimator(**FAST)
+    with pytest.raises(ValueError, match=r"2 column\(s\) of text or categories \('state', 'plan'\)"):
+        estimator.fit(frame, y)
+    assert not hasattr(estimator, "model_")
+    numbers = frame[["b", "c"]]
+    estimator.fit(numbers, y)
+    with pytest.raises(ValueError, match="OneHotEncoder"):
+        estimator.predict(numbers.assign(c=numbers["c"].astype(str)))
+    # The user guide's pipeline: categories encoded, missing numbers
+    # imputed, a category unseen in training predicted.
+    features = make_column_transformer(
+        (OneHotEncoder(handle_unknown="ignore"), make_column_selector(dtype_exclude="number")),
+        remainder=make_pipeline(SimpleImputer(strategy="median"), StandardScaler()),
+    )
+    model = make_pipeline(features, Estimator(**FAST)).fit(frame, y)
+    unseen = frame.head(3).assign(state="TX")
+    assert np.all(np.isfinite(np.asarray(model.predict(unseen), dtype=float)))
