@@ -534,7 +534,8 @@ def test_text_columns_get_a_message_that_says_how_to_encode_them(Estimator, data
     frame["plan"] = pd.Categorical(np.array(["yes", "no"])[np.arange(len(y)) % 2])
     frame.loc[::7, "a"] = np.nan
     estimator = Estimator(**FAST)
-    with pytest.raises(ValueError, match=r"2 column\(s\) of text or categories \('state', 'plan'\)"):
+    named = r"2 column\(s\) of text or categories \('state', 'plan'\)"
+    with pytest.raises(ValueError, match=named):
         estimator.fit(frame, y)
     assert not hasattr(estimator, "model_")
     numbers = frame[["b", "c"]]
