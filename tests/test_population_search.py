@@ -354,3 +354,22 @@ def test_what_tensorflow_cannot_vectorize_trains_one_fit_at_a_time(classificatio
         assert_same_search(ours, theirs)
     on_tensorflow = keras_backend() == "tensorflow"
     assert claims[0] == (0 if on_tensorflow else 8 if POPULATIONS else 0)
+
+
+def test_what_a_member_warns_reaches_the_user(classification_data, claims):
+    """A body that ends in a softmax gets the Keras estimators' warning, in a
+    population search as in a fit of its own."""
+    X, y = classification_data
+    estimator = KerasClassifier(model=softmax_body, epochs=1, random_state=0)
+    with pytest.warns(UserWarning, match="softmax"):
+        search = model_selection.GridSearchCV(estimator, {"learning_rate": [0.01, 0.1]}, cv=2)
+        search.set_params(refit=False).fit(X, y)
+    assert claims[0] == (4 if POPULATIONS else 0)
+
+
+def softmax_body(input_shape):
+    """A body that keeps a classifier's output layer (module-level: a
+    search identifies it by name)."""
+    import keras
+
+    return keras.Sequential([keras.Input(input_shape), keras.layers.Dense(3, "softmax")])

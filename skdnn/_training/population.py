@@ -29,6 +29,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._exceptions import TrainingDivergedError
+from .._warnings import warn_once
 from .backends import get_backend
 from .loop import TrainingRun
 from .trainer import checkout_trainer, describe
@@ -57,6 +58,8 @@ class Fit:
         What the fit trains from.
     result : RunResult or None
         Set once trained.
+    warnings : list of (Warning, type)
+        What preparing it warned, for the fit that claims it to warn.
     """
 
     estimator: object
@@ -64,6 +67,7 @@ class Fit:
     work: object
     plan: object
     result: object = None
+    warnings: list = dataclasses.field(default_factory=list)
 
 
 def prepare_fit(estimator, X, y, sample_weight=None):
@@ -79,15 +83,16 @@ def prepare_fit(estimator, X, y, sample_weight=None):
         estimator._validate_params()
         work = object.__new__(type(estimator))
         vars(work).update(vars(estimator))
-        with warnings.catch_warnings():
-            # The search's own fit warns, when it runs (claim() repeats them).
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings(record=True) as caught:
+            # Kept for the search's fit that claims this one (see claim):
+            # "always", so that warn_once does not count them as shown.
+            warnings.simplefilter("always")
             plan = work._prepare(X, y, sample_weight, False, False, None)
     except Exception:
         return None
     if plan.callbacks or plan.spec.strategy is not None or plan.spec.key() is None:
         return None
-    return Fit(estimator, key, work, plan)
+    return Fit(estimator, key, work, plan, warnings=[(w.message, w.category) for w in caught])
 
 
 def train_fits(fits):
@@ -393,4 +398,10 @@ def claim(store, estimator, X, y, sample_weight):
     if not len(store):
         return None
     key = fit_key(estimator, X, y, sample_weight)
-    return None if key is None else store.take(key)
+    fit = None if key is None else store.take(key)
+    if fit is not None:
+        # What this fit would have warned while preparing, once per cause
+        # (a search's fits would repeat them). stacklevel: the user's call.
+        for message, category in fit.warnings:
+            warn_once(str(message), category, stacklevel=5)
+    return fit
