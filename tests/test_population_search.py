@@ -18,7 +18,7 @@ from skdnn import DNNClassifier, DNNRegressor, KerasClassifier, model_selection
 from skdnn._training import population
 
 SMALL = dict(hidden_layer_sizes=(8,), epochs=6, random_state=0, n_iter_no_change=None)
-POPULATIONS = keras_backend() == "jax"
+POPULATIONS = keras_backend() in ("jax", "torch")
 
 
 @pytest.fixture(autouse=True)
