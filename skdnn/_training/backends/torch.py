@@ -155,6 +155,46 @@ class TorchEngine(VariableState):
 
 
 def _population_step(engine):
+    """The engine's batch step vectorized over a population's members (see
+    :func:`_vectorized_step`), with the trainer's optimizer or, where
+    ``torch.func.vmap`` cannot vectorize its update, its backend-neutral
+    twin (see :func:`_vectorizable_twin`); None when neither can be."""
+    step = _vectorized_step(engine, engine.optimizer)
+    if step is None:
+        twin = _vectorizable_twin(engine.optimizer, engine.model)
+        if twin is not None:
+            step = _vectorized_step(engine, twin)
+    return step
+
+
+def _vectorizable_twin(optimizer, model):
+    """Keras's backend-neutral version of one of its PyTorch optimizers, or None.
+
+    On PyTorch, Keras makes ``keras.optimizers.Adam`` (and RMSprop, Adagrad,
+    ...) an instance of a subclass that updates all slots at once with
+    in-place ``torch._foreach_*`` ops, which ``torch.func.vmap`` cannot
+    vectorize. A subclass of the public class keeps Keras's own
+    ``update_step``, written on ``keras.ops``: the same update, its
+    floating-point roundings aside, on the same variables in the same order.
+    """
+    import keras
+
+    name = type(optimizer).__name__
+    public = getattr(keras.optimizers, name, None)
+    if (
+        public is None
+        or not isinstance(optimizer, public)
+        or not type(optimizer).__module__.startswith("keras.src.backend.torch.")
+    ):
+        return None
+    twin = type(name, (public,), {}).from_config(optimizer.get_config())
+    twin.build(model.trainable_variables)
+    if [tuple(v.shape) for v in twin.variables] != [tuple(v.shape) for v in optimizer.variables]:
+        return None
+    return twin
+
+
+def _vectorized_step(engine, optimizer):
     """Return ``step(state, X, y, weights, alpha, scale, offset)``, the
     engine's batch step vectorized over a leading member axis, or None when
     ``torch.func.vmap`` cannot vectorize it.
@@ -163,14 +203,14 @@ def _population_step(engine):
     and metric values (see :class:`TorchPopulation`); the step returns it
     updated, and each member's loss and loss in the targets' units. It
     computes what :meth:`TorchEngine.train_epoch` computes for one batch.
-    Some steps cannot be vectorized: Keras's PyTorch optimizers other than
-    the trainer's SGD update their slots in place with ``torch._foreach_*``
-    ops, and a random layer (dropout) seeds a ``torch.Generator`` from its
-    state's value. A trial step on two members tells.
+    ``optimizer`` updates the engine's optimizer variables (the engine's
+    own, or its twin). Some steps cannot be vectorized: a random layer
+    (dropout) seeds a ``torch.Generator`` from its state's value, which
+    vmap cannot read per member. A trial step on two members tells.
     """
     import torch
 
-    model, optimizer, metrics = engine.model, engine.optimizer, engine.metrics
+    model, metrics = engine.model, engine.metrics
     objective = engine._objective
     kernels = kernel_indices(model)
     counts = [
