@@ -1,5 +1,6 @@
 """skdnn.model_selection's searches: the results of scikit-learn's, with
-the networks of a search trained together as populations (on JAX)."""
+the networks of a search trained together as populations (on JAX and
+PyTorch)."""
 
 import pickle
 import warnings
@@ -19,6 +20,9 @@ from skdnn._training import population
 
 SMALL = dict(hidden_layer_sizes=(8,), epochs=6, random_state=0, n_iter_no_change=None)
 POPULATIONS = keras_backend() in ("jax", "torch")
+# On PyTorch, a network with dropout trains alone: its masks come from a
+# torch.Generator seeded from each member's seed state, which vmap cannot read.
+DROPOUT_POPULATIONS = keras_backend() == "jax"
 
 
 @pytest.fixture(autouse=True)
@@ -92,7 +96,8 @@ def test_dropout_alpha_and_batch_size(classification_data, claims):
     grid = {"dropout": [0.0, 0.3], "alpha": [0.0, 0.01], "batch_size": [16, 32]}
     ours, theirs = both("GridSearchCV", DNNClassifier(**SMALL), grid, cv=2, fit_args=(X, y))
     assert_same_search(ours, theirs)
-    assert claims[0] == (16 if POPULATIONS else 0)
+    # Half the fits have dropout (see DROPOUT_POPULATIONS).
+    assert claims[0] == (16 if DROPOUT_POPULATIONS else 8 if POPULATIONS else 0)
 
 
 def test_a_member_trains_what_its_own_fit_trains(regression_data):
@@ -105,13 +110,14 @@ def test_a_member_trains_what_its_own_fit_trains(regression_data):
     ]
     fits = [population.prepare_fit(clone(e), X[i:], y[i:]) for i, e in enumerate(estimators)]
     store = population.train_fits(fits)
-    assert len(store) == (4 if POPULATIONS else 0)
+    stored = [POPULATIONS and (DROPOUT_POPULATIONS or not e.dropout) for e in estimators]
+    assert len(store) == sum(stored)
     for i, estimator in enumerate(estimators):
         single = clone(estimator).fit(X[i:], y[i:])
         member = clone(estimator)
         member._population_store = store
         member.fit(X[i:], y[i:])  # commits the population's member
-        assert len(store) == (3 - i if POPULATIONS else 0)
+        assert len(store) == sum(stored[i + 1 :])
         assert member.n_iter_ == single.n_iter_
         assert member.history_.keys() == single.history_.keys()
         for key, curve in single.history_.items():
@@ -119,7 +125,11 @@ def test_a_member_trains_what_its_own_fit_trains(regression_data):
         pairs = zip(member.model_.get_weights(), single.model_.get_weights(), strict=True)
         for ours, theirs in pairs:
             np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
-        np.testing.assert_allclose(member.predict(X), single.predict(X), rtol=1e-5, atol=1e-3)
+        # Outputs near zero among outputs in the thousands: a few float32
+        # roundings of the largest (PyTorch's Adam twin, see torch.py).
+        expected = single.predict(X)
+        atol = 1e-6 * np.abs(expected).max()
+        np.testing.assert_allclose(member.predict(X), expected, rtol=1e-5, atol=atol)
 
 
 def test_a_pipeline_shares_its_preprocessing(regression_data, claims):
