@@ -102,7 +102,7 @@ def test_the_searches_have_api_pages_with_their_methods(site, name):
     missing = [m for m in _public_methods(cls) if f'id="{full}.{m}"' not in html]
     assert f'id="{full}"' in html and not missing, f"{page.name} does not document {missing}"
     # And the page that says when they pay is on the site.
-    assert "What falls back" in (site / "search.html").read_text(encoding="utf-8")
+    assert "What falls back" in (site / "fast_search.html").read_text(encoding="utf-8")
 
 
 def test_each_estimator_is_listed_once(site):
