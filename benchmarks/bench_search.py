@@ -14,13 +14,13 @@ round by round (median of the warm rounds; the first, cold call apart):
   architecture, 20 epochs, no stopping rule, no refit), the same two
   searches over ``DNNClassifier``: the time per member-epoch.
 
-Populations train on the JAX backend (``KERAS_BACKEND=jax``, the default of
-this script unless ``KERAS_BACKEND`` is set; ``--backend`` changes it); on the
-others skdnn's search runs
-scikit-learn's loop, and the two skdnn rows should match.
+The backend is ``KERAS_BACKEND``'s, or JAX when it is not set;
+``--backend`` chooses it. Populations train on all three (on PyTorch, not
+networks with dropout).
 
-Run: ``python benchmarks/bench_search.py [--quick] [--backend jax]``
-(about 3 minutes on 2 cores).
+Run: ``python benchmarks/bench_search.py [--quick] [--backend jax]
+[--repeats 5]`` (about 3 minutes on 2 cores for JAX or TensorFlow; PyTorch's
+one-by-one fits take far longer: use ``--repeats 2``).
 """
 
 import os
@@ -124,9 +124,10 @@ def main(argv=None):
         choices=("jax", "tensorflow", "torch"),
         help="the Keras backend (default: KERAS_BACKEND if set, else jax, where populations train)",
     )
+    parser.add_argument("--repeats", type=int, default=5, help="warm rounds (default: 5)")
     args = parser.parse_args(argv)
     common.start(args, f"Hyperparameter searches (KERAS_BACKEND={os.environ['KERAS_BACKEND']})")
-    repeats = common.pick(args, full=5, quick=1)
+    repeats = common.pick(args, full=args.repeats, quick=1)
 
     contenders = readme_grid(args.quick)
     results = common.measure_rounds("README grid, 24 fits + refit", contenders, repeats)

@@ -4,15 +4,14 @@ Train a whole grid together with skdnn.model_selection.GridSearchCV
 =====================================================================
 
 ``skdnn.model_selection.GridSearchCV`` is scikit-learn's ``GridSearchCV``
-with one change: on the TensorFlow and JAX backends, the candidates that
-share an architecture train together, all their cross-validation folds at
-once, in one compiled program. This example runs the README's grid with both searches
-and checks that they found the same: every split's score and the best
-parameters.
+with one change: the candidates that share an architecture train together,
+all their cross-validation folds at once, as one population. This example
+runs the README's grid with both searches and checks that they found the
+same: every split's score and the best parameters.
 
 Run it with ``python examples/population_search.py`` (TensorFlow, the
-default backend) or ``KERAS_BACKEND=jax python examples/population_search.py``;
-on PyTorch skdnn's search runs scikit-learn's loop and the times match.
+default backend), or with ``KERAS_BACKEND=jax`` or ``KERAS_BACKEND=torch``
+set.
 With the environment variable ``SKDNN_EXAMPLES_QUICK=1`` (set by the
 documentation build) each network trains 10 epochs instead of 50.
 """

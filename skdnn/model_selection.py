@@ -178,17 +178,15 @@ class GridSearchCV(_PopulationSearch, _sk.GridSearchCV):
     ``Pipeline``'s last step) is a skdnn estimator, the fits of candidates
     that share an architecture (hidden layers, batch size, loss...) are
     trained together, all their cross-validation splits at once, as one
-    population in one compiled program: on JAX and TensorFlow, where Keras's
-    layers can be vectorized over the members (on TensorFlow, not networks
-    with batch normalization, nor optimizers with weight decay, moving
-    averages or gradient accumulation). Each member trains the network its
-    own fit would train. Other estimators, other backends, ``n_jobs`` other
-    than 1 and metadata routing use scikit-learn's search as it is, with the
-    same results.
+    population: skdnn's training step vectorized over the members, on
+    TensorFlow, JAX and PyTorch. Each member trains the network its own fit
+    would train. Other estimators, networks or optimizers a backend cannot
+    vectorize, ``n_jobs`` other than 1 and metadata routing use
+    scikit-learn's search as it is, with the same results.
 
     See :class:`sklearn.model_selection.GridSearchCV` for the parameters,
-    attributes and methods, and the user guide's "Fast hyperparameter
-    search" for when populations pay.
+    attributes and methods, and the "Fast hyperparameter search" page of
+    the documentation for what trains together and when it pays.
 
     Examples
     --------
