@@ -14,13 +14,14 @@ round by round (median of the warm rounds; the first, cold call apart):
   architecture, 20 epochs, no stopping rule, no refit), the same two
   searches over ``DNNClassifier``: the time per member-epoch.
 
-The backend is ``KERAS_BACKEND``'s, or JAX when it is not set;
-``--backend`` chooses it. Populations train on all three (on PyTorch, not
-networks with dropout).
+The backend is ``KERAS_BACKEND``'s, or TensorFlow (Keras's default) when it
+is not set; ``--backend`` chooses it. Populations train on all three (on
+PyTorch, not networks with dropout).
 
 Run: ``python benchmarks/bench_search.py [--quick] [--backend jax]
-[--repeats 5]`` (about 3 minutes on 2 cores for JAX or TensorFlow; PyTorch's
-one-by-one fits take far longer: use ``--repeats 2``).
+[--repeats 5] [--workloads readme,populations]`` (about 3 minutes on 2
+cores for JAX or TensorFlow; PyTorch's one-by-one fits take far longer: use
+``--repeats 2``).
 """
 
 import os
@@ -39,7 +40,7 @@ def _backend_from_argv(argv):
             return argv[i + 1]
         if arg.startswith("--backend="):
             return arg.split("=", 1)[1]
-    return os.environ.get("KERAS_BACKEND", "jax")
+    return os.environ.get("KERAS_BACKEND", "tensorflow")
 
 
 def readme_grid(quick):
@@ -122,44 +123,55 @@ def main(argv=None):
         "--backend",
         default=_backend_from_argv(argv),
         choices=("jax", "tensorflow", "torch"),
-        help="the Keras backend (default: KERAS_BACKEND if set, else jax, where populations train)",
+        help="the Keras backend (default: KERAS_BACKEND if set, else Keras's default, tensorflow)",
     )
     parser.add_argument("--repeats", type=int, default=5, help="warm rounds (default: 5)")
+    parser.add_argument(
+        "--workloads",
+        default="readme,populations",
+        help="comma-separated: readme (the README's grid), populations (P = 12 and 48)",
+    )
     args = parser.parse_args(argv)
     common.start(args, f"Hyperparameter searches (KERAS_BACKEND={os.environ['KERAS_BACKEND']})")
     repeats = common.pick(args, full=args.repeats, quick=1)
 
-    contenders = readme_grid(args.quick)
-    results = common.measure_rounds("README grid, 24 fits + refit", contenders, repeats)
-    common.print_table(f"The README's grid (warm median of {repeats})", results)
-    mlp, sequential, population = (r.median for r in results)
+    workloads = set(args.workloads.split(","))
+    if "readme" in workloads:
+        contenders = readme_grid(args.quick)
+        results = common.measure_rounds("README grid, 24 fits + refit", contenders, repeats)
+        common.print_table(f"The README's grid (warm median of {repeats})", results)
+        mlp, sequential, population = (r.median for r in results)
 
-    epochs = 5 if args.quick else 20
-    rows = []
-    for n_rates in (4,) if args.quick else (4, 16):
-        n_members = 3 * n_rates
-        workload = f"P={n_members} members x {epochs} epochs"
-        measured = common.measure_rounds(workload, population_contenders(n_rates, epochs), repeats)
-        rows.extend(measured)
-        ratio = measured[1].median / measured[0].median
-        per_member_epoch = [r.median / (n_members * epochs) for r in measured]
-        print(
-            f"  {workload}: per member-epoch {per_member_epoch[0] * 1e3:.2f} ms one by one, "
-            f"{per_member_epoch[1] * 1e3:.2f} ms in a population ({1 / ratio:.2f}x faster)"
+    if "populations" in workloads:
+        epochs = 5 if args.quick else 20
+        rows = []
+        for n_rates in (4,) if args.quick else (4, 16):
+            n_members = 3 * n_rates
+            workload = f"P={n_members} members x {epochs} epochs"
+            measured = common.measure_rounds(
+                workload, population_contenders(n_rates, epochs), repeats
+            )
+            rows.extend(measured)
+            ratio = measured[1].median / measured[0].median
+            per_member_epoch = [r.median / (n_members * epochs) for r in measured]
+            print(
+                f"  {workload}: per member-epoch {per_member_epoch[0] * 1e3:.2f} ms one by one, "
+                f"{per_member_epoch[1] * 1e3:.2f} ms in a population ({1 / ratio:.2f}x faster)"
+            )
+        common.print_table(f"Populations (warm median of {repeats})", rows)
+
+    if "readme" in workloads:
+        print("\n## Goals (README grid, 2 cores, warm process)\n")
+        common.print_goal(
+            "skdnn's search at most 0.5x scikit-learn's search over the same pipeline",
+            population / sequential <= 0.5,
+            f"{population / sequential:.2f}x",
         )
-    common.print_table(f"Populations (warm median of {repeats})", rows)
-
-    print("\n## Goals (README grid, 2 cores, warm process)\n")
-    common.print_goal(
-        "skdnn's search at most 0.5x scikit-learn's search over the same pipeline",
-        population / sequential <= 0.5,
-        f"{population / sequential:.2f}x",
-    )
-    common.print_goal(
-        "skdnn's search at most 1.0x scikit-learn's search over MLPClassifier",
-        population / mlp <= 1.0,
-        f"{population / mlp:.2f}x",
-    )
+        common.print_goal(
+            "skdnn's search at most 1.0x scikit-learn's search over MLPClassifier",
+            population / mlp <= 1.0,
+            f"{population / mlp:.2f}x",
+        )
 
 
 if __name__ == "__main__":
