@@ -299,16 +299,24 @@ def _run_lockstep(trainer, population, fits, runs, datas):
 # ----------------------------------------------------------------------------
 # The store, and the fits that claim from it
 # ----------------------------------------------------------------------------
-def _digest(value):
-    """Bytes that identify an array-like's values (and a frame's columns)."""
+def _digest(digest, value):
+    """Add what identifies an array-like's values (and a frame's columns) to
+    ``digest``; numeric arrays as their bytes, without a copy."""
     if sp.issparse(value):
         value = value.tocsr()
-        parts = (value.shape, value.dtype.str, value.data, value.indices, value.indptr)
-        return pickle.dumps(parts, protocol=5)
+        digest.update(repr((value.shape, value.dtype.str)).encode())
+        for part in (value.data, value.indices, value.indptr):
+            digest.update(np.ascontiguousarray(part).view(np.uint8))
+        return
     columns = getattr(value, "columns", None)
-    columns = None if columns is None else [str(c) for c in columns]
+    if columns is not None:
+        digest.update(repr([str(c) for c in columns]).encode())
     array = np.asarray(value)
-    return pickle.dumps((columns, array), protocol=5)
+    if array.dtype.hasobject:
+        digest.update(pickle.dumps(array, protocol=5))
+    else:
+        digest.update(repr((array.shape, array.dtype.str)).encode())
+        digest.update(np.ascontiguousarray(array).reshape(-1).view(np.uint8))
 
 
 def fit_key(estimator, X, y, sample_weight=None):
@@ -332,7 +340,10 @@ def fit_key(estimator, X, y, sample_weight=None):
     digest.update(repr(parts).encode())
     try:
         for value in (X, y, sample_weight):
-            digest.update(b"-" if value is None else _digest(value))
+            if value is None:
+                digest.update(b"-")
+            else:
+                _digest(digest, value)
     except Exception:
         return None
     return digest.hexdigest()
