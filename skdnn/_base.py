@@ -127,6 +127,10 @@ class _Validation:
     y_encoded: np.ndarray
     sample_weight: np.ndarray
 
+    def arrays(self):
+        """``(X, y_encoded, sample_weight)``: what a trainer evaluates."""
+        return self.X, self.y_encoded, self.sample_weight
+
 
 class BaseDNN(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
     """Base class of the skdnn estimators: the training parameters, the fit
@@ -755,13 +759,7 @@ default=None
     def _train(self, plan):
         """Run the epochs of one call on a pooled trainer; return the result."""
         X, encoder = plan.X, plan.encoder
-        validation = None
-        if plan.validation is not None:
-            validation = (
-                plan.validation.X,
-                plan.validation.y_encoded,
-                plan.validation.sample_weight,
-            )
+        validation = None if plan.validation is None else plan.validation.arrays()
         with checkout_trainer(plan.spec) as trainer:
             data = trainer.data(X, plan.y_encoded, plan.sample_weight)
             trainer.load(plan.start, plan.spec)

@@ -111,6 +111,36 @@ class Objective:
                 yield metric, targets, predictions
 
 
+def stateless_batch_loss(objective, model, kernels, trainable, non_trainable, batch):
+    """One training batch's forward pass and loss on Keras's stateless call,
+    as every vectorized or jitted step computes it.
+
+    ``batch`` is ``(X, y, sample_weight, alpha, scale, offset)``; ``kernels``
+    the positions of the kernels among ``trainable`` (:func:`kernel_indices`).
+    Returns ``(loss, units, z, non_trainable)``: the loss the gradient step
+    minimizes, the loss in the targets' units (see :meth:`Objective.losses`),
+    the training output and the new non-trainable values.
+    """
+    import keras
+
+    X, y, sample_weight, alpha, scale, offset = batch
+    z, non_trainable, regularization = model.stateless_call(
+        trainable, non_trainable, X, training=True, return_losses=True
+    )
+    data_loss, penalty, units_loss = objective.losses(
+        y, z, sample_weight, [trainable[i] for i in kernels], alpha, scale, offset
+    )
+    weight_total = keras.ops.sum(sample_weight)
+    loss = batch_loss(data_loss, penalty, weight_total) + regularization_loss(regularization)
+    return loss, batch_loss(units_loss, 0.0, weight_total), z, non_trainable
+
+
+def regularization_loss(losses):
+    """The layers' own regularization losses (a user's body) of one forward
+    pass, summed: engines add it to the batch's loss, as Keras does."""
+    return sum(losses, 0.0)
+
+
 def batch_loss(data_loss, penalty, weight_total):
     """The loss a gradient step minimizes: the weighted mean over the batch
     plus the L2 penalty divided by the batch's weight (0 for a batch of
@@ -120,16 +150,16 @@ def batch_loss(data_loss, penalty, weight_total):
     return keras.ops.divide_no_nan(data_loss + penalty, weight_total)
 
 
-def _layers(model):
+def all_layers(model):
     """Every layer of ``model``, those of nested models included."""
     for layer in model.layers:
         yield layer
         if hasattr(layer, "layers"):
-            yield from _layers(layer)
+            yield from all_layers(layer)
 
 
 def kernel_indices(model):
     """Positions of the layers' kernels among ``model.trainable_variables``:
     the weights the L2 penalty applies to (not biases or normalization)."""
-    kernels = {id(layer.kernel) for layer in _layers(model) if hasattr(layer, "kernel")}
+    kernels = {id(layer.kernel) for layer in all_layers(model) if hasattr(layer, "kernel")}
     return [i for i, v in enumerate(model.trainable_variables) if id(v) in kernels]

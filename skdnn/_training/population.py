@@ -226,13 +226,7 @@ def _train_population(backend, fits):
                 trainer.learning_rate.assign(plan.learning_rate)
             number = population.add_member()
             data = trainer.data(plan.X, plan.y_encoded, plan.sample_weight)
-            validation = None
-            if plan.validation is not None:
-                validation = (
-                    plan.validation.X,
-                    plan.validation.y_encoded,
-                    plan.validation.sample_weight,
-                )
+            validation = None if plan.validation is None else plan.validation.arrays()
             # One progress line per population (below), not a bar per member.
             config = dataclasses.replace(plan.config, verbose=0)
             runs.append(

@@ -6,7 +6,7 @@ registry (``__init__.py``) returns the active one. Nothing outside this
 package asks which backend runs: it asks the backend instead.
 
 Also here: what the backends share (the engines' :class:`VariableState`,
-a batch's regularization loss) and the thread budget they apply.
+and the thread budget they apply.
 """
 
 import contextlib
@@ -103,12 +103,6 @@ class VariableState:
     def metric_results(self):
         """``{name: value}`` of the metrics since :meth:`reset_metrics`."""
         return {metric.name: float(metric.result()) for metric in self.metrics}
-
-
-def regularization_loss(losses):
-    """The layers' own regularization losses (a user's body) of one forward
-    pass, summed: engines add it to the batch's loss, as Keras does."""
-    return sum(losses, 0.0)
 
 
 def thread_budget():

@@ -21,8 +21,8 @@ leaves the engine; their results come from one jitted call.
 import numpy as np
 import scipy.sparse as sp
 
-from ..objective import Objective, batch_loss, kernel_indices
-from .base import Backend, regularization_loss
+from ..objective import Objective, kernel_indices, stateless_batch_loss
+from .base import Backend
 
 # Bytes of samples per compiled call (bounds the host-side chunk), and the
 # most batches per call. A call always takes that many batches (the unused
@@ -347,23 +347,10 @@ def _step_functions(spec, model, optimizer, metrics, sharding):
             y_batch, w_batch, m_batch = y[batch], weights[batch], mask[batch]
 
             def loss_of(trainable, non_trainable):
-                z, non_trainable, regularization = model.stateless_call(
-                    trainable, non_trainable, as_input(X_batch), training=True, return_losses=True
+                batch = (as_input(X_batch), y_batch, w_batch, alpha, scale, offset)
+                loss, units, z, non_trainable = stateless_batch_loss(
+                    objective, model, kernels, trainable, non_trainable, batch
                 )
-                data_loss, penalty, units_loss = objective.losses(
-                    y_batch,
-                    z,
-                    w_batch,
-                    [trainable[i] for i in kernels],
-                    alpha,
-                    scale,
-                    offset,
-                )
-                weight_total = keras.ops.sum(w_batch)
-                loss = batch_loss(data_loss, penalty, weight_total) + regularization_loss(
-                    regularization
-                )
-                units = batch_loss(units_loss, 0.0, weight_total)
                 return loss, (z, non_trainable, units)
 
             (loss, (z, non_trainable, units)), gradients = jax.value_and_grad(

@@ -23,8 +23,15 @@ import threading
 import numpy as np
 import scipy.sparse as sp
 
-from ..objective import Objective, _layers, batch_loss, kernel_indices
-from .base import Backend, VariableState, regularization_loss
+from ..objective import (
+    Objective,
+    all_layers,
+    batch_loss,
+    kernel_indices,
+    regularization_loss,
+    stateless_batch_loss,
+)
+from .base import Backend, VariableState
 
 # TensorFlow's CPU kernels need buffers aligned to this many bytes.
 _TENSOR_ALIGNMENT = 64
@@ -392,7 +399,7 @@ def _population_function(spec, model, optimizer, metrics, initial_metric_values)
         return False
     # A member's last batch may be padded to the others' width: rows of zero
     # weight, which batch statistics would count.
-    if any(isinstance(layer, keras.layers.BatchNormalization) for layer in _layers(model)):
+    if any(isinstance(layer, keras.layers.BatchNormalization) for layer in all_layers(model)):
         return False
     objective = Objective(spec)
     variables = list(model.trainable_variables)
@@ -423,15 +430,13 @@ def _population_function(spec, model, optimizer, metrics, initial_metric_values)
         X, y, weights, mask, alpha, scale, offset = batch
         with tf.GradientTape() as tape:
             tape.watch(trainable)
-            z, new_non_trainable, regularization = model.stateless_call(
-                trainable, non_trainable, X, training=True, return_losses=True
-            )
-            data_loss, penalty, units_loss = objective.losses(
-                y, z, weights, [trainable[i] for i in kernels], alpha, scale, offset
-            )
-            weight_total = tf.reduce_sum(weights)
-            loss = batch_loss(data_loss, penalty, weight_total) + regularization_loss(
-                regularization
+            loss, units, z, new_non_trainable = stateless_batch_loss(
+                objective,
+                model,
+                kernels,
+                trainable,
+                non_trainable,
+                (X, y, weights, alpha, scale, offset),
             )
         gradients = tape.gradient(loss, trainable)
         new_trainable, new_optimizer_values = apply(optimizer_values, gradients, trainable)
@@ -449,7 +454,6 @@ def _population_function(spec, model, optimizer, metrics, initial_metric_values)
             (new_trainable, list(new_non_trainable), new_optimizer_values, new_metric_values),
             (trainable, non_trainable, optimizer_values, metric_values),
         )
-        units = batch_loss(units_loss, 0.0, weight_total)
         return new_state, (loss * size, units * size)
 
     def train(state, X, y, sample_weight, index, mask, alphas, scales, offsets):

@@ -23,8 +23,14 @@ stateless APIs (``model.stateless_call``, ``optimizer.stateless_apply``,
 import numpy as np
 import scipy.sparse as sp
 
-from ..objective import Objective, batch_loss, kernel_indices
-from .base import Backend, VariableState, regularization_loss
+from ..objective import (
+    Objective,
+    batch_loss,
+    kernel_indices,
+    regularization_loss,
+    stateless_batch_loss,
+)
+from .base import Backend, VariableState
 
 # Bytes of dense samples per evaluation call: bounds the dense copy of a
 # sparse validation chunk and the activations' memory.
@@ -226,17 +232,10 @@ def _vectorized_step(engine, optimizer):
         )
 
         def loss_of(trainable, non_trainable):
-            z, non_trainable, regularization = model.stateless_call(
-                trainable, non_trainable, X, training=True, return_losses=True
+            batch = (X, y, weights, alpha, scale, offset)
+            loss, units, z, non_trainable = stateless_batch_loss(
+                objective, model, kernels, trainable, non_trainable, batch
             )
-            data_loss, penalty, units_loss = objective.losses(
-                y, z, weights, [trainable[i] for i in kernels], alpha, scale, offset
-            )
-            weight_total = torch.sum(weights)
-            loss = batch_loss(data_loss, penalty, weight_total) + regularization_loss(
-                regularization
-            )
-            units = batch_loss(units_loss, 0.0, weight_total)
             return loss, (z, non_trainable, loss, units)
 
         gradients, (z, non_trainable, loss, units) = torch.func.grad(loss_of, has_aux=True)(
