@@ -28,6 +28,7 @@ SCRIPTS = (
     "bench_overhead.py",
     "bench_sparse.py",
     "bench_stopping.py",
+    "bench_search.py",
 )
 # Slow: each starts dozens of fresh Python processes. Run with --whole-process.
 WHOLE_PROCESS_SCRIPTS = (
