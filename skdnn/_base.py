@@ -946,7 +946,10 @@ default=None
         return copy
 
     def __getstate__(self):
-        return pickle_state(self, dict(super().__getstate__()))
+        state = dict(super().__getstate__())
+        # A search's trained population stays in the search's process.
+        state.pop("_population_store", None)
+        return pickle_state(self, state)
 
     def __setstate__(self, state):
         state, restore_fitted = unpickle_state(self, state)

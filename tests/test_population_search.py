@@ -385,3 +385,15 @@ def softmax_body(input_shape):
     import keras
 
     return keras.Sequential([keras.Input(input_shape), keras.layers.Dense(3, "softmax")])
+
+
+def test_a_clone_made_during_a_search_pickles_without_the_population(classification_data):
+    X, y = classification_data
+    fit = population.prepare_fit(DNNClassifier(**SMALL), X, y)
+    store = population.train_fits([fit, population.prepare_fit(DNNClassifier(**SMALL), X, y)])
+    with population.active(store):
+        estimator = clone(DNNClassifier(**SMALL))
+    assert "_population_store" in vars(estimator)
+    copy = pickle.loads(pickle.dumps(estimator))
+    assert "_population_store" not in vars(copy)
+    assert population.active_store() is None
