@@ -397,3 +397,16 @@ def test_a_clone_made_during_a_search_pickles_without_the_population(classificat
     copy = pickle.loads(pickle.dumps(estimator))
     assert "_population_store" not in vars(copy)
     assert population.active_store() is None
+
+
+def test_a_failing_population_leaves_its_fits_to_the_search(classification_data, monkeypatch):
+    X, y = classification_data
+
+    def failing(backend, fits):
+        raise MemoryError("the device is full")
+
+    monkeypatch.setattr(population, "_train_population", failing)
+    ours, theirs = both(
+        "GridSearchCV", DNNClassifier(**SMALL), {"alpha": [0.0, 0.1]}, cv=2, fit_args=(X, y)
+    )
+    assert_same_search(ours, theirs)

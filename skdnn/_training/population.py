@@ -121,10 +121,17 @@ def train_fits(fits):
         size = _members_per_program(group[0], backend)
         for start in range(0, len(group), size):
             chunk = group[start : start + size]
-            if len(chunk) > 1 and _train_population(backend, chunk):
-                for fit in chunk:
-                    if fit.result is not None:
-                        store.add(fit)
+            if len(chunk) < 2:
+                continue
+            try:
+                trained = _train_population(backend, chunk)
+            except Exception:
+                # Whatever failed, the search's loop trains these fits one
+                # by one and reports their errors as their own fits would.
+                trained = False
+            for fit in chunk if trained else ():
+                if fit.result is not None:
+                    store.add(fit)
     return store
 
 
