@@ -162,7 +162,9 @@ class JaxEngine:
         n_batches = -(-n_samples // batch_size)
         width, per_call = self.layout(X, n_samples, batch_size)
         state = (*self._weights(), self._metric_values)
-        total = units_total = 0.0
+        # The calls' loss sums stay on the device until the epoch ends: the
+        # host gathers the next chunk while the device trains on this one.
+        sums = []
         for first in range(0, n_batches, per_call):
             index, mask, n_used = _chunk_layout(permutation, first, batch_size, width, per_call)
             # Only the batches that train: the skipped ones stay zeros.
@@ -178,6 +180,9 @@ class JaxEngine:
                 scale,
                 offset,
             )
+            sums.append((loss_sum, units_sum))
+        total = units_total = 0.0
+        for loss_sum, units_sum in sums:
             total += float(loss_sum)
             units_total += float(units_sum)
         *self._live, self._metric_values = state
@@ -465,6 +470,7 @@ class JaxPopulation:
         )
         state = (*states, metric_values)
         totals = np.zeros((2, n_members))
+        sums = []
         empty = np.zeros(0, dtype=np.intp)
         for first in range(0, n_batches, per_call):
             parts = []
@@ -500,6 +506,9 @@ class JaxPopulation:
                 np.stack(scales),
                 np.stack(offsets),
             )
+            sums.append((loss_sums, units_sums))
+        # Read once the epoch is queued (see JaxEngine.train_epoch).
+        for loss_sums, units_sums in sums:
             totals += np.stack([np.asarray(loss_sums), np.asarray(units_sums)])
         *states, metric_values = state
         self._states = tuple(states)
