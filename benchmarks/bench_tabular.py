@@ -270,7 +270,8 @@ def print_per_dataset(table, datasets, contenders, notes):
             label = [dataset.name if first else "", dataset.task[:5] + "." if first else ""]
             first = False
             if cell is None:
-                rows.append([*label, contender, "-", "-", "-", notes.get(contender, "not run")])
+                note = notes.get((dataset.name, contender), notes.get(contender, "not run"))
+                rows.append([*label, contender, "-", "-", "-", note])
                 continue
             note = []
             if cell["n"] < max(c["n"] for (d, _), c in table.items() if d == dataset.name):
@@ -450,7 +451,13 @@ def main(argv=None):
             for contender in contenders:
                 if contender == "RealMLP" and seed not in seeds[: args.realmlp_splits]:
                     continue
-                run = fit_one(contender, dataset, X, y, seed)
+                try:
+                    run = fit_one(contender, dataset, X, y, seed)
+                except Exception as error:  # noqa: BLE001 - one failure must not end the run
+                    reason = f"failed: {type(error).__name__}: {error}"[:100]
+                    notes[dataset.name, contender] = reason
+                    print(f"  seed {seed} {contender:8s} {reason}", flush=True)
+                    continue
                 runs.append(run)
                 print(
                     f"  seed {seed} {contender:8s} score {run.score:.4f}  "
