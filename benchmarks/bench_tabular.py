@@ -35,12 +35,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # OpenMP (HGB's binning and histograms, torch under RealMLP) spin-waits by
 # default. On a shared 2-core machine with other processes running, a waiting
 # thread then burns the core its peer needs: we timed one HGB fit at 233 s
-# (0.5 s passive) right after a skdnn fit, and one RealMLP fit at 160 s (18 s
+# (under 2 s passive) right after a skdnn fit, and one RealMLP fit at 160 s (18 s
 # passive). Passive waiting changes no thread count; OMP_WAIT_POLICY=active
 # in the environment restores the default.
 os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
 import statistics  # noqa: E402
+import textwrap  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
@@ -337,7 +338,8 @@ def print_summary(table, datasets, contenders, notes, first_seed):
             rows.append([contender, "-", "-", "-", "-", notes.get(contender, "not run")])
             continue
         wins = ties = losses = 0
-        if contender != "skdnn" and all((d.name, "skdnn") in table for d, _ in cells):
+        compared = contender != "skdnn" and all((d.name, "skdnn") in table for d, _ in cells)
+        if compared:
             for dataset, cell in cells:
                 # Against a contender run on fewer splits: skdnn on the same splits.
                 mine = table[dataset.name, "skdnn"]["seeds"]
@@ -346,7 +348,7 @@ def print_summary(table, datasets, contenders, notes, first_seed):
                 wins += ours > theirs
                 ties += ours == theirs
                 losses += ours < theirs
-        record = f"{wins}-{ties}-{losses}" if contender != "skdnn" else ""
+        record = f"{wins}-{ties}-{losses}" if compared else ("" if contender == "skdnn" else "-")
         if hgb:
             ratios = [c["time"] / table[d.name, hgb]["time"] for d, c in cells]
             ratio = common.format_ratio(statistics.median(ratios))
@@ -369,8 +371,8 @@ def print_summary(table, datasets, contenders, notes, first_seed):
         for row in rows:
             del row[2]
     common.print_aligned(headers, rows, right=set(range(1, len(headers) - 1)))
-    print(
-        f"\nmean rank: of the mean accuracy / R² over splits (rounded to 4 decimals), "
+    note = (
+        f"mean rank: of the mean accuracy / R² over splits (rounded to 4 decimals), "
         f"1 = best, over the {len(datasets)} data sets, among the contenders run on "
         "every split"
         + (
@@ -382,6 +384,7 @@ def print_summary(table, datasets, contenders, notes, first_seed):
         "the same splits); fit time / HGB: median over data sets of the ratio of "
         "median fit times."
     )
+    print("\n" + textwrap.fill(note, width=100))
 
 
 def main(argv=None):
