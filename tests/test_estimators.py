@@ -529,7 +529,8 @@ def test_text_columns_get_a_message_that_says_how_to_encode_them(Estimator, data
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
     X, y = data_for(Estimator)
-    frame = pd.DataFrame(X[:, :3], columns=["a", "b", "c"])
+    # A copy: the data are a session fixture (pandas 2.0 does not copy X here).
+    frame = pd.DataFrame(X[:, :3].copy(), columns=["a", "b", "c"])
     frame["state"] = np.array(["KS", "OH", "NJ"])[np.arange(len(y)) % 3]
     frame["plan"] = pd.Categorical(np.array(["yes", "no"])[np.arange(len(y)) % 2])
     frame.loc[::7, "a"] = np.nan
