@@ -111,7 +111,16 @@ class _PopulationSearch:
         last, sample_weight = plan
         X, y, groups = indexable(X, y, params.get("groups"))
         cv = cv or check_cv(self.cv, y, classifier=is_classifier(self.estimator))
-        splits = list(cv.split(X, y, groups))
+        # Each split's training rows, taken once for all candidates.
+        rows = [
+            (
+                _take_rows(X, train),
+                _take_rows(y, train),
+                None if sample_weight is None else _take_rows(sample_weight, train),
+            )
+            for train, _ in cv.split(X, y, groups)
+        ]
+        final = self.estimator.steps[-1][1] if last is not None else self.estimator
         fits = []
         prepared = {}  # (preprocessing parameters, split) -> transformed rows
         for candidate in candidate_params:
@@ -128,8 +137,7 @@ class _PopulationSearch:
             other_key = population.fit_key(_Params(other_params), None, None)
             if other_key is None:
                 continue
-            for index, (train, _) in enumerate(splits):
-                X_train, y_train = _take_rows(X, train), _take_rows(y, train)
+            for index, (X_train, y_train, weights) in enumerate(rows):
                 if last is not None:
                     if (other_key, index) not in prepared:
                         prepared[(other_key, index)] = self._preprocess(
@@ -138,8 +146,6 @@ class _PopulationSearch:
                     X_train = prepared[(other_key, index)]
                     if X_train is None:
                         continue
-                weights = None if sample_weight is None else _take_rows(sample_weight, train)
-                final = self.estimator.steps[-1][1] if last is not None else self.estimator
                 fit = population.prepare_fit(
                     clone(final).set_params(**final_params), X_train, y_train, weights
                 )

@@ -228,9 +228,9 @@ def _train_population(backend, fits):
         runs, datas = [], []
         for fit in fits:
             plan = fit.plan
+            # A new fit's (prepare_fit never continues one): no learning
+            # rate to load beside its start state.
             trainer.load(plan.start, plan.spec)
-            if plan.learning_rate is not None:
-                trainer.learning_rate.assign(plan.learning_rate)
             number = population.add_member()
             data = trainer.data(plan.X, plan.y_encoded, plan.sample_weight)
             validation = None if plan.validation is None else plan.validation.arrays()
