@@ -147,6 +147,20 @@ def preprocessing(X):
     )
 
 
+def skdnn_params(contender):
+    """The parameters of a contender named ``skdnn[name=value;...]``, such as
+    ``skdnn[n_ensemble=5]``: skdnn with those parameters changed ({} for
+    ``skdnn``, its defaults)."""
+    import ast
+
+    if contender == "skdnn":
+        return {}
+    if not (contender.startswith("skdnn[") and contender.endswith("]")):
+        raise ValueError(f"unknown contender {contender!r}; choose from {', '.join(CONTENDERS)}")
+    pairs = (item.split("=", 1) for item in contender[6:-1].split(";") if item)
+    return {name.strip(): ast.literal_eval(value.strip()) for name, value in pairs}
+
+
 def make_estimator(contender, task, X):
     from sklearn.pipeline import make_pipeline
 
@@ -156,10 +170,11 @@ def make_estimator(contender, task, X):
 
         cls = HistGradientBoostingClassifier if classification else HistGradientBoostingRegressor
         return cls(categorical_features="from_dtype", random_state=0)
-    if contender == "skdnn":
+    if contender.startswith("skdnn"):
         from skdnn import DNNClassifier, DNNRegressor
 
-        model = (DNNClassifier if classification else DNNRegressor)(random_state=0)
+        params = skdnn_params(contender)
+        model = (DNNClassifier if classification else DNNRegressor)(random_state=0, **params)
     elif contender == "MLP":
         from sklearn.neural_network import MLPClassifier, MLPRegressor
 
@@ -392,7 +407,8 @@ def main(argv=None):
     parser.add_argument(
         "--contenders",
         default=",".join(CONTENDERS),
-        help=f"comma-separated subset of {','.join(CONTENDERS)} (default: all)",
+        help=f"comma-separated subset of {','.join(CONTENDERS)} (default: all); "
+        "'skdnn[n_ensemble=5]' (';' between parameters) adds skdnn with other parameters",
     )
     parser.add_argument(
         "--datasets",
@@ -417,7 +433,7 @@ def main(argv=None):
         parser.error(f"unknown data set(s) {unknown}; choose from {', '.join(by_name)}")
     datasets = [by_name[n] for n in names]
     contenders = [c for c in args.contenders.split(",") if c]
-    bad = [c for c in contenders if c not in CONTENDERS]
+    bad = [c for c in contenders if c not in CONTENDERS and not c.startswith("skdnn[")]
     if bad:
         parser.error(f"unknown contender(s) {bad}; choose from {', '.join(CONTENDERS)}")
     seeds = common.pick(args, full=SEEDS, quick=SEEDS[:1])

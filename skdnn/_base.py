@@ -30,13 +30,14 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from ._keras_names import OPTIMIZERS, copy_callbacks, make_optimizer
 from ._network.build import ModelRecipe, training_output
+from ._network.ensemble import build_ensemble, ensemble_members
 from ._network.inference import forward, to_numpy
 from ._persistence import is_fitted, pickle_state, unpickle_state
 from ._persistence import save as save_file
 from ._sklearn_callbacks import CallbackSupportMixin, FitTask
 from ._training import population
 from ._training.backends import apply_thread_budget, get_backend
-from ._training.loop import LoopConfig, TrainingRun
+from ._training.loop import LoopConfig, RunResult, TrainingRun
 from ._training.trainer import (
     NetworkState,
     TrainerSpec,
@@ -48,6 +49,15 @@ from ._warnings import warn_once
 # Sparse X is taken in these formats; any other is converted to the first.
 # Training gathers batches of rows, so it works on CSR.
 _SPARSE_FORMATS = ("csr", "csc", "coo")
+
+# early_stopping="auto" holds out validation data when the training data have
+# at least this many samples (a tenth of them is then a validation set of at
+# least 100 samples), or when X_val is given; epochs="auto" is the first cap
+# when the stopping rule watches the training loss, the second when it
+# watches held-out data, which stops it long before the cap on most data
+# (benchmarks/bench_tabular.py).
+AUTO_EARLY_STOPPING_MIN_SAMPLES = 500
+AUTO_EPOCHS = {False: 200, True: 1000}
 
 # Seeds drawn from ``random_state`` in this order, so that adding a new use
 # of randomness at the end does not change the existing ones.
@@ -175,10 +185,10 @@ class BaseDNN(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         ],
         "momentum": [Interval(Real, 0, 1, closed="both")],
         "nesterov": ["boolean"],
-        "epochs": [Interval(Integral, 1, None, closed="left")],
+        "epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "shuffle": ["boolean"],
-        "early_stopping": ["boolean"],
+        "early_stopping": ["boolean", StrOptions({"auto"})],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [
             Interval(Integral, 1, None, closed="left"),
@@ -186,6 +196,7 @@ class BaseDNN(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
             None,
         ],
         "tol": [Interval(Real, 0, None, closed="left")],
+        "n_ensemble": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
         "verbose": [Interval(Integral, 0, 2, closed="both")],
         "warm_start": ["boolean"],
@@ -208,6 +219,7 @@ class BaseDNN(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         validation_fraction,
         n_iter_no_change,
         tol,
+        n_ensemble,
         random_state,
         verbose,
         warm_start,
@@ -227,6 +239,7 @@ class BaseDNN(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
+        self.n_ensemble = n_ensemble
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
@@ -316,8 +329,11 @@ default=None
         # changes a shared object in place) until _commit.
         # Opened on the estimator before the working copy, which then holds
         # the same callback context (see _sklearn_callbacks.py).
+        if warm or incremental:
+            self._check_continuable(warm, incremental)
         store = vars(self).pop("_population_store", None)
-        task = FitTask(self, 1 if incremental else self.epochs, X, y, sample_weight)
+        max_epochs = self.epochs if isinstance(self.epochs, Integral) else max(AUTO_EPOCHS.values())
+        task = FitTask(self, 1 if incremental else max_epochs, X, y, sample_weight)
         trained = None
         if store is not None and not warm and not incremental and validation_data[0] is None:
             # A search trained this fit already, in a population.
@@ -332,13 +348,35 @@ default=None
                 {name: value for name, value in vars(trained.work).items() if name not in params}
             )
             plan, result = trained.plan, trained.result
+        elif self.n_ensemble > 1:
+            work = object.__new__(type(self))
+            vars(work).update(vars(self))
+            members = ensemble_members(self.model_) if warm else [None] * self.n_ensemble
+            plans = []
+            for number, member in enumerate(members):
+                # A continued member's plan starts from that member's
+                # network and optimizer state (see _continued_network).
+                work.model_ = member
+                plans.append(
+                    work._prepare(
+                        X, y, sample_weight, warm, incremental, classes, validation_data, number
+                    )
+                )
+            if warm:
+                work.model_ = self.model_
+            else:
+                del work.model_
+            results = _train_members(work, plans)
+            self._commit_ensemble(work, plans, results)
+            plan, result = plans[0], _ensemble_outcome(results)
         else:
             work = object.__new__(type(self))
             vars(work).update(vars(self))
             plan = work._prepare(X, y, sample_weight, warm, incremental, classes, validation_data)
             plan.observer = task.observer(work, plan)
             result = work._train(plan)
-        self._commit(work, plan, result)
+        if self.n_ensemble == 1 or trained is not None:
+            self._commit(work, plan, result)
         task.end()
         if result.interrupted and vars(self).get("_made_by_clone"):
             # A meta-estimator's fit: stop it too (see __sklearn_clone__).
@@ -352,15 +390,26 @@ default=None
             )
         elif not result.converged and not incremental:
             # Once per cause: a search would otherwise repeat it for every fit.
-            warn_once(
-                f"Training stopped after the maximum of epochs={self.epochs} while the "
-                f"{'validation' if plan.config.early_stopping else 'training'} loss was still "
-                f"improving. Increase epochs or learning_rate, or set "
-                f"n_iter_no_change=None to train exactly {self.epochs} epochs.",
-                ConvergenceWarning,
-                stacklevel=4,
-            )
+            warn_once(_convergence_advice(plan.config), ConvergenceWarning, stacklevel=4)
         return self
+
+    def _check_continuable(self, warm, incremental):
+        """Raise when this call would continue a network with another number
+        of members than ``n_ensemble`` asks for."""
+        if not warm:
+            return
+        members = ensemble_members(self.model_)
+        n_members = 1 if members is None else len(members)
+        if n_members != self.n_ensemble:
+            call = "partial_fit" if incremental else "warm_start=True"
+            fitted = "network" if members is None else f"ensemble of {n_members} networks"
+            remedy = (
+                "start a new estimator" if incremental else "set warm_start=False to fit a new one"
+            )
+            raise ValueError(
+                f"{call} continues training the fitted {fitted}, but n_ensemble="
+                f"{self.n_ensemble} now. Set n_ensemble={n_members}, or {remedy}."
+            )
 
     @abstractmethod
     def _architecture_of(self, X):
@@ -395,7 +444,19 @@ default=None
         """Before ``validate_data``: raise when the values of ``y`` cannot be
         the task's targets (the task part's; anything goes here)."""
 
+    def _early_stopping(self, n_samples, has_validation_data, incremental):
+        """Whether this call monitors validation data (``early_stopping``):
+        ``"auto"`` when ``X_val`` is given or there are enough samples."""
+        if incremental:
+            return False
+        if self.early_stopping == "auto":
+            return has_validation_data or n_samples >= AUTO_EARLY_STOPPING_MIN_SAMPLES
+        return bool(self.early_stopping)
+
     def _split_validation(self, y, encoder, seed, early_stopping):
+        """The training and validation rows; with ``early_stopping="auto"``
+        no validation rows when no stratified split can be made (a class
+        with a single sample)."""
         n_samples = len(y)
         indices = np.arange(n_samples)
         if not early_stopping:
@@ -408,6 +469,8 @@ default=None
                 stratify=encoder.stratify(y),
             )
         except ValueError as error:
+            if self.early_stopping == "auto":
+                return indices, indices[:0]
             raise ValueError(
                 f"early_stopping=True could not hold out validation_fraction="
                 f"{self.validation_fraction} of {n_samples} samples: {error} Use more "
@@ -474,7 +537,15 @@ default=None
         )
 
     def _prepare(
-        self, X, y, sample_weight, warm, incremental, classes, validation_data=(None, None, None)
+        self,
+        X,
+        y,
+        sample_weight,
+        warm,
+        incremental,
+        classes,
+        validation_data=(None, None, None),
+        member=0,
     ):
         """Check everything and build what this call trains from.
 
@@ -482,6 +553,8 @@ default=None
         (``n_features_in_``, ``feature_names_in_``) there, never on the
         estimator itself. Each step checks before the next builds, in this
         order, so that a wrong parameter is named before anything is built.
+        ``member`` numbers the network of an ensemble: each draws its own
+        seeds (see ``_draw_seeds``).
         """
         backend = get_backend()
         apply_thread_budget()
@@ -492,8 +565,8 @@ default=None
         metrics = encoder.metrics(self.metrics)
         callbacks = copy_callbacks(self.callbacks)
         strategy = backend.strategy(self.distribution)
-        seeds = self._draw_seeds()
-        early_stopping = self.early_stopping and not incremental
+        seeds = self._draw_seeds(member)
+        early_stopping = self._early_stopping(len(y), validation_data[0] is not None, incremental)
         data = self._training_data(
             X,
             y,
@@ -515,6 +588,8 @@ default=None
         spec = self._trainer_spec(
             architecture, encoder, losses, metrics, start, data, sp.issparse(X), strategy
         )
+        # "auto" holds out nothing when no stratified split can be made.
+        early_stopping = early_stopping and data.validation is not None
         config = self._loop_config(len(data.train_idx), incremental, early_stopping)
         return _FitPlan(
             warm=warm,
@@ -568,11 +643,13 @@ default=None
             return encoder
         return clone(encoder).fit(y, sample_weight=sample_weight, classes=classes, loss=self.loss)
 
-    def _draw_seeds(self):
-        """The seeds of this call, drawn from ``random_state`` (see _SEED_NAMES)."""
+    def _draw_seeds(self, member=0):
+        """The seeds of this call, drawn from ``random_state`` (see
+        _SEED_NAMES): an ensemble's member ``i`` takes the ``i``-th draw,
+        so that its first member is the network of ``n_ensemble=1``."""
         rng = check_random_state(self.random_state)
-        drawn = rng.randint(np.iinfo(np.int32).max, size=len(_SEED_NAMES))
-        return dict(zip(_SEED_NAMES, drawn, strict=True))
+        drawn = rng.randint(np.iinfo(np.int32).max, size=len(_SEED_NAMES) * (member + 1))
+        return dict(zip(_SEED_NAMES, drawn[-len(_SEED_NAMES) :], strict=True))
 
     def _training_data(
         self, X, y, sample_weight, encoder, validation_data, seed, early_stopping, input_shape
@@ -585,7 +662,7 @@ default=None
         y_encoded = encoder.transform(y)
         if validation is None:
             train_idx, val_idx = self._split_validation(y, encoder, seed, early_stopping)
-            if early_stopping:
+            if early_stopping and len(val_idx):
                 validation = _Validation(
                     X[val_idx].astype(np.float32, copy=False),
                     y[val_idx],
@@ -594,7 +671,7 @@ default=None
                 )
         else:
             train_idx = np.arange(len(y))
-        if early_stopping and not np.sum(validation.sample_weight) > 0:
+        if validation is not None and early_stopping and not np.sum(validation.sample_weight) > 0:
             raise ValueError(
                 "The validation data hold only samples of zero weight; early stopping "
                 "cannot measure anything. Use early_stopping=False or other weights."
@@ -671,7 +748,7 @@ default=None
         """The epochs' settings (see :class:`LoopConfig`)."""
         batch_size = min(200 if self.batch_size == "auto" else self.batch_size, n_train)
         return LoopConfig(
-            epochs=1 if incremental else int(self.epochs),
+            epochs=1 if incremental else self._max_epochs(early_stopping),
             batch_size=int(batch_size),
             shuffle=bool(self.shuffle),
             stopping_rule=not incremental,
@@ -687,6 +764,13 @@ default=None
             verbose=int(self.verbose),
             learning_rate=self.learning_rate,
         )
+
+    def _max_epochs(self, early_stopping):
+        """``epochs``, with ``"auto"`` resolved: a higher cap when the rule
+        stops on validation data (see AUTO_EPOCHS)."""
+        if self.epochs != "auto":
+            return int(self.epochs)
+        return AUTO_EPOCHS[bool(early_stopping and self.n_iter_no_change is not None)]
 
     def _continued_optimizer(self, optimizer):
         """For a warm start: the optimizer to continue with, the float
@@ -835,6 +919,38 @@ default=None
         vars(self).clear()
         vars(self).update(vars(work))
 
+    def _commit_ensemble(self, work, plans, results):
+        """Make the working copy's ensemble the estimator's fitted state:
+        ``model_`` averages the members (see ``build_ensemble``); the
+        history, epochs and scores summarize theirs."""
+        members = []
+        for plan, result in zip(plans, results, strict=True):
+            # The commit itself (see _commit): a continued member's network
+            # is the fitted one.
+            if plan.recompile is not None:
+                optimizer, loss, metrics = plan.recompile
+                plan.model.compile(optimizer=optimizer, loss=loss, metrics=metrics or None)
+            plan.folding.fold(result.state).assign_to(plan.model)
+            members.append(plan.model)
+        plan = plans[0]
+        model = build_ensemble(members, plan.architecture["input_shape"], plan.spec.sparse_input)
+        history = _mean_history([result.history for result in results])
+        n_iter = (work.n_iter_ if plan.warm else 0) + max(r.n_epochs for r in results)
+        if plan.config.early_stopping:
+            scores = [
+                p.encoder.score(p.validation.y, r.validation_output, p.validation.sample_weight)
+                for p, r in zip(plans, results, strict=True)
+            ]
+            best = None, float(np.mean(scores))
+        else:
+            best = (min(history["loss"]) if history.get("loss") else None), None
+        attributes = work._fitted_attributes(plan, model, n_iter, history, best)
+        vars(work).update(attributes, callbacks_=plan.callbacks)
+        for callback in plan.callbacks:
+            callback.set_model(model)
+        vars(self).clear()
+        vars(self).update(vars(work))
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
@@ -844,11 +960,20 @@ default=None
     # Prediction
     # ------------------------------------------------------------------
     def _raw_predict(self, X):
-        """Validate ``X`` and return the network's training output.
+        """Validate ``X`` and return the network's training output (an
+        ensemble's: see the target encoder's ``average_outputs``).
 
         float32 input is computed in float32, anything else in float64; a
         sparse matrix stays sparse.
         """
+        models, outputs = self._member_predictions(X)
+        if len(models) == 1:
+            return outputs[0]
+        return self._target_encoder.average_outputs(models, outputs)
+
+    def _member_predictions(self, X):
+        """Validate ``X``; return the networks of ``model_`` (its members,
+        or the model itself) and each one's training output for ``X``."""
         check_is_fitted(self)
         _check_feature_types(X, type(self).__name__)
         self._check_predicted_samples(X)
@@ -861,7 +986,8 @@ default=None
             accept_sparse=_SPARSE_FORMATS,
         )
         X = _as_csr(X)
-        return forward(self.model_, X)
+        models = ensemble_members(self.model_) or [self.model_]
+        return models, [forward(model, X) for model in models]
 
     def _check_predicted_samples(self, X):
         expected = self._architecture["input_shape"]
@@ -955,6 +1081,87 @@ default=None
         state, restore_fitted = unpickle_state(self, state)
         super().__setstate__(state)
         restore_fitted()
+
+
+def _train_members(work, plans):
+    """Train the members of an ensemble (their ``plans``), as one population
+    where the backend has one; return their results in order.
+
+    A member the population did not train (the backend has no
+    populations, a layer it declines, a divergence) trains on its own, and
+    reports its own errors. A KeyboardInterrupt ends the ensemble with the
+    members trained so far.
+    """
+    fits = [
+        population.Fit(
+            work,
+            None,
+            work,
+            plan,
+            history=work.history_ if plan.warm else {},
+            first_epoch=work.n_iter_ if plan.warm else 0,
+        )
+        for plan in plans
+    ]
+    if all(
+        not plan.callbacks and plan.spec.strategy is None and plan.spec.key() is not None
+        for plan in plans
+    ):
+        population.train_fits(fits)
+    results = []
+    for fit in fits:
+        result = fit.result if fit.result is not None else work._train(fit.plan)
+        results.append(result)
+        if result.interrupted:
+            break
+    del plans[len(results) :]
+    return results
+
+
+def _mean_history(histories):
+    """The epoch-by-epoch mean of the members' histories, over the members
+    that trained each epoch (they may stop at different epochs)."""
+    mean = {}
+    for key in histories[0]:
+        curves = [history[key] for history in histories if key in history]
+        length = max(len(curve) for curve in curves)
+        mean[key] = [
+            float(np.mean([curve[epoch] for curve in curves if epoch < len(curve)]))
+            for epoch in range(length)
+        ]
+    return mean
+
+
+def _ensemble_outcome(results):
+    """What the members' results say about the whole call: converged when
+    every member did, interrupted when one was."""
+    interrupted = next((r.interrupted for r in results if r.interrupted), None)
+    return RunResult(
+        history={},
+        n_epochs=max(result.n_epochs for result in results),
+        converged=all(result.converged for result in results),
+        interrupted=interrupted,
+    )
+
+
+def _convergence_advice(config):
+    """The ConvergenceWarning of a call that reached its last epoch while
+    the monitored loss was still improving: what to do about it."""
+    epochs = config.epochs
+    if config.early_stopping:
+        return (
+            f"Training stopped after the maximum of epochs={epochs} while the validation "
+            f"loss was still improving. Increase epochs or learning_rate, or set "
+            f"n_iter_no_change=None to train exactly {epochs} epochs."
+        )
+    return (
+        f"Training stopped after the maximum of epochs={epochs} while the training loss "
+        f"was still improving. A training loss that keeps falling may be overfitting: "
+        f"set early_stopping=True to stop when held-out data stop improving (the "
+        f"default early_stopping='auto' does so from {AUTO_EARLY_STOPPING_MIN_SAMPLES} "
+        f"samples on). Otherwise increase epochs or learning_rate, or set "
+        f"n_iter_no_change=None to train exactly {epochs} epochs."
+    )
 
 
 def _check_feature_types(X, name):

@@ -69,10 +69,13 @@ keras.optimizers.schedules.LearningRateSchedule, default=1e-3
     nesterov : bool, default=False
         Whether ``"sgd"`` uses Nesterov momentum.
 
-    epochs : int, default=200
+    epochs : int or "auto", default="auto"
         Maximum number of passes over the training data; all of them run
         with ``n_iter_no_change=None``. Reaching it while the stopping rule
-        has not acted gives a ``ConvergenceWarning``.
+        has not acted gives a ``ConvergenceWarning``. ``"auto"`` is 1000
+        when the stopping rule watches validation data (see
+        ``early_stopping``), which ends most fits long before, and 200
+        otherwise, as scikit-learn's MLP's ``max_iter``.
 
     batch_size : int or "auto", default="auto"
         Samples per gradient step; ``"auto"`` is ``min(200, n_samples)``.
@@ -80,15 +83,20 @@ keras.optimizers.schedules.LearningRateSchedule, default=1e-3
     shuffle : bool, default=True
         Whether to shuffle the training data before every epoch.
 
-    early_stopping : bool, default=False
+    early_stopping : bool or "auto", default="auto"
         Whether to hold out ``validation_fraction`` of the training data
         (stratified for classifiers), apply the stopping rule
         (``n_iter_no_change``) to the validation loss, and restore the
-        weights of the best epoch. Without it, the rule watches the training
-        loss.
+        weights of the best epoch. With ``X_val`` given to ``fit``, it is
+        monitored instead and nothing is held out. Without it, the rule
+        watches the training loss, which keeps falling while a network
+        overfits. ``"auto"``, as in scikit-learn's
+        ``HistGradientBoostingClassifier``, enables it when ``fit`` gets
+        ``X_val`` or at least 1000 samples (a stratified split permitting);
+        ``partial_fit`` never holds anything out.
 
     validation_fraction : float, default=0.1
-        Share of the training data held out when ``early_stopping=True``.
+        Share of the training data held out when early stopping is on.
 
     n_iter_no_change : int, "auto" or None, default="auto"
         Epochs without an improvement of more than ``tol`` (on the best
@@ -106,6 +114,19 @@ keras.optimizers.schedules.LearningRateSchedule, default=1e-3
     tol : float, default=1e-4
         An epoch improves when its loss is below the best so far by more
         than ``tol``, as in scikit-learn's MLP.
+
+    n_ensemble : int, default=1
+        Number of networks trained from different seeds (initial weights,
+        batch order and, with early stopping, validation split) and
+        averaged: ``predict_proba`` is the mean of their probabilities, a
+        regressor's ``predict`` the mean of their predictions (and
+        ``predict(X, return_std=True)`` their spread). They train together
+        as one population where the backend allows it (see "Fast
+        hyperparameter search" in the documentation), so an ensemble costs
+        far less than ``n_ensemble`` fits. ``model_`` is then one Keras
+        model whose output is the members' average. ``partial_fit`` and
+        ``warm_start`` train every member on, each from its own weights and
+        optimizer state.
 
     random_state : int, RandomState instance or None, default=None
         Seeds the weights' initialization, dropout, shuffling and the
@@ -190,20 +211,25 @@ keras.optimizers.schedules.LearningRateSchedule, default=1e-3
         the L2 penalty. A regressor's ``loss`` is in the target's units,
         without the L2 penalty; the loss its optimizer minimizes, on the
         standardized target, is ``standardized_loss`` (and
-        ``val_standardized_loss``), which the stopping rule watches.
+        ``val_standardized_loss``), which the stopping rule watches. For an
+        ensemble (``n_ensemble > 1``), the mean over the members that trained
+        each epoch.
 
     loss_curve_ : list of float
         The training loss of each epoch (``history_["loss"]``).
 
     n_iter_ : int
-        Number of epochs run (added up over warm-started fits).
+        Number of epochs run (added up over warm-started fits); for an
+        ensemble, its longest member's.
 
     best_loss_ : float or None
-        Lowest training loss, or None when ``early_stopping=True``.
+        Lowest training loss, or None when training monitored validation
+        data (see ``early_stopping``).
 
     best_validation_score_ : float or None
         Score (see ``score``) of the restored best weights on the validation
-        split when ``early_stopping=True``, else None.
+        data when training monitored them (see ``early_stopping``), else
+        None.
 
     n_features_in_ : int
         Number of features seen during ``fit``.

@@ -38,7 +38,8 @@ def _skdnn_curves(estimator, metric):
     # The epoch early stopping restored: a regressor's watches its
     # standardized loss (see TrainingRun._stop).
     monitored = "val_standardized_loss" if "val_standardized_loss" in history else "val_loss"
-    if monitored in history and estimator.early_stopping:
+    # best_validation_score_ is set when training monitored validation data.
+    if monitored in history and estimator.best_validation_score_ is not None:
         best_epoch = int(np.argmin(history[monitored])) + 1
     return {
         "train_values": history[metric],

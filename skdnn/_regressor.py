@@ -3,6 +3,7 @@ scikit-learn regressor."""
 
 import numpy as np
 from sklearn.base import RegressorMixin, _fit_context
+from sklearn.utils import metadata_routing
 from sklearn.utils._param_validation import HasMethods
 
 from ._base import BaseDNN
@@ -92,21 +93,48 @@ class RegressorTaskMixin(RegressorMixin):
         return self._fit(X, y, sample_weight, warm=is_fitted(self), incremental=True)
 
     # Predictions ------------------------------------------------------------
-    def predict(self, X):
+    # return_std is an option of predict, not metadata to route.
+    __metadata_request__predict = {"return_std": metadata_routing.UNUSED}
+
+    def predict(self, X, return_std=False):
         """Predict target values.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features) or (n_samples, ...)
             The input samples.
+        return_std : bool, default=False
+            Whether to return, too, the standard deviation of the ensemble
+            members' predictions (``n_ensemble > 1``), as scikit-learn's
+            ``GaussianProcessRegressor`` and ``BayesianRidge`` return theirs:
+            how much networks trained from other seeds disagree, a measure
+            of the model's uncertainty (not of the targets' noise).
 
         Returns
         -------
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
-            Predicted values, 1-D when ``y`` was 1-D in ``fit``.
+            Predicted values, 1-D when ``y`` was 1-D in ``fit``: the mean of
+            the members' predictions for an ensemble.
+        y_std : ndarray of the shape of ``y``
+            The members' standard deviation; only with ``return_std=True``.
         """
-        output = self._raw_predict(X)
-        return self._target_encoder.predictions(self.model_, output)
+        if not return_std:
+            output = self._raw_predict(X)
+            return self._target_encoder.predictions(self.model_, output)
+        models, outputs = self._member_predictions(X)
+        if len(models) < 2:
+            raise ValueError(
+                "return_std=True needs an ensemble, whose members' predictions spread; "
+                "this estimator holds one network. Fit it with n_ensemble=5, for example."
+            )
+        encoder = self._target_encoder
+        members = np.stack(
+            [encoder.member_predictions(m, out) for m, out in zip(models, outputs, strict=True)]
+        )
+        mean, std = members.mean(axis=0), members.std(axis=0)
+        if encoder.y_ndim_ == 1:
+            mean, std = mean.ravel(), std.ravel()
+        return mean, std
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -178,13 +206,14 @@ class DNNRegressor(RegressorTaskMixin, MLPNetworkMixin, BaseDNN):
         learning_rate=1e-3,
         momentum=0.9,
         nesterov=False,
-        epochs=200,
+        epochs="auto",
         batch_size="auto",
         shuffle=True,
-        early_stopping=False,
+        early_stopping="auto",
         validation_fraction=0.1,
         n_iter_no_change="auto",
         tol=1e-4,
+        n_ensemble=1,
         random_state=None,
         verbose=0,
         warm_start=False,
@@ -211,6 +240,7 @@ class DNNRegressor(RegressorTaskMixin, MLPNetworkMixin, BaseDNN):
             validation_fraction=validation_fraction,
             n_iter_no_change=n_iter_no_change,
             tol=tol,
+            n_ensemble=n_ensemble,
             random_state=random_state,
             verbose=verbose,
             warm_start=warm_start,

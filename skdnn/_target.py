@@ -246,6 +246,34 @@ class ClassLabelEncoder(TransformerMixin, BaseEstimator):
             return np.hstack([1.0 - proba, proba])
         return proba
 
+    def average_outputs(self, models, outputs):
+        """The logits of an ensemble: those of the mean of the members'
+        probabilities, so that the decoding above applies unchanged.
+
+        Parameters
+        ----------
+        models : list of keras.Model
+            The members (unused: their outputs are logits).
+        outputs : list of ndarray
+            Each member's logits.
+        """
+        dtype = _float_dtype(np.asarray(outputs[0]))
+        proba = np.zeros(np.shape(outputs[0]), dtype=dtype)
+        for logits in outputs:
+            logits = np.array(logits, dtype=dtype)
+            if self.target_type_ == "multiclass":
+                logits -= logits.max(axis=1, keepdims=True)
+                np.exp(logits, out=logits)
+                logits /= logits.sum(axis=1, keepdims=True)
+            else:
+                expit(logits, out=logits)
+            proba += logits
+        proba /= len(outputs)
+        with np.errstate(divide="ignore"):
+            if self.target_type_ == "multiclass":
+                return np.log(proba)  # softmax(log(p)) is p: each row sums to 1
+            return np.log(proba) - np.log1p(-proba)  # the logit, per column
+
     def decision_from_logits(self, logits):
         """Return scikit-learn-shaped decision scores from logits."""
         logits = np.asarray(logits, dtype=_float_dtype(np.asarray(logits)))
@@ -390,6 +418,26 @@ class TargetStandardizer(TransformerMixin, BaseEstimator):
             return self.inverse_transform(output)
         output = np.asarray(output)
         return output.ravel() if self.y_ndim_ == 1 else output
+
+    def member_predictions(self, model, output):
+        """``predictions``, of shape (n_samples, n_outputs) whatever ``y``'s."""
+        return np.asarray(self.predictions(model, output)).reshape(len(output), -1)
+
+    def average_outputs(self, models, outputs):
+        """The output of an ensemble: the mean of the members' predictions,
+        in the targets' units (as a folded output layer gives them).
+
+        Parameters
+        ----------
+        models : list of keras.Model
+            The members, each with its own output layer.
+        outputs : list of ndarray
+            The output of each member's output layer.
+        """
+        return np.mean(
+            [self.member_predictions(m, out) for m, out in zip(models, outputs, strict=True)],
+            axis=0,
+        )
 
     def loss(self, loss):
         """Return ``(training loss, whether it takes predictions, whether it

@@ -6,13 +6,14 @@ import warnings
 import numpy as np
 import pytest
 from conftest import FAST
-from sklearn.datasets import make_regression
+from sklearn.datasets import make_classification, make_regression
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LinearRegression
 from sklearn.metrics import mean_squared_error
 from sklearn.model_selection import train_test_split
 
 from skdnn import DNNClassifier, DNNRegressor
+from skdnn._base import AUTO_EARLY_STOPPING_MIN_SAMPLES, AUTO_EPOCHS
 from skdnn._keras_names import ADAPTIVE_MINIMUM_LEARNING_RATE
 from skdnn._training.loop import LoopConfig, TrainingRun
 
@@ -219,3 +220,87 @@ def test_tutorial_regression_reaches_least_squares(scale):
         warnings.simplefilter("ignore", ConvergenceWarning)  # all 200 epochs may run
         est = DNNRegressor(random_state=0).fit(X_train, y_train)
     assert mean_squared_error(y_test, est.predict(X_test)) <= 1.15 * least_squares
+
+
+# early_stopping="auto" and epochs="auto" ----------------------------------
+def _classification(n_samples, random_state=0):
+    X, y = make_regression(n_samples=n_samples, n_features=4, random_state=random_state)
+    return X, (y > 0).astype(int)
+
+
+@pytest.mark.parametrize("n_samples", [AUTO_EARLY_STOPPING_MIN_SAMPLES - 1, 1200])
+def test_auto_early_stopping_holds_out_data_from_the_documented_size(n_samples):
+    X, y = _classification(n_samples)
+    est = DNNClassifier(hidden_layer_sizes=(8,), epochs=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+    held_out = n_samples >= AUTO_EARLY_STOPPING_MIN_SAMPLES
+    assert ("val_loss" in est.history_) is held_out
+    assert (est.best_validation_score_ is not None) is held_out
+    assert (est.best_loss_ is None) is held_out
+
+
+def test_auto_early_stopping_monitors_given_validation_data():
+    X, y = _classification(100)
+    est = DNNClassifier(hidden_layer_sizes=(8,), epochs=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X[:80], y[:80], X_val=X[80:], y_val=y[80:])
+    # Nothing held out of X: the given data are monitored.
+    assert est.best_validation_score_ == est.score(X[80:], y[80:])
+    off = DNNClassifier(hidden_layer_sizes=(8,), epochs=3, random_state=0, early_stopping=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        off.fit(X[:80], y[:80], X_val=X[80:], y_val=y[80:])
+    assert off.best_validation_score_ is None and "val_loss" in off.history_
+
+
+def test_auto_early_stopping_holds_nothing_out_when_no_stratified_split_exists():
+    X, y = _classification(AUTO_EARLY_STOPPING_MIN_SAMPLES)
+    y[0] = 2  # a class of one sample
+    est = DNNClassifier(hidden_layer_sizes=(8,), epochs=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+    assert "val_loss" not in est.history_
+    with pytest.raises(ValueError, match="early_stopping=True could not hold out"):
+        est.set_params(early_stopping=True).fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "early_stopping, n_iter_no_change, expected",
+    [("auto", "auto", AUTO_EPOCHS[True]), (False, "auto", AUTO_EPOCHS[False]),
+     (True, None, AUTO_EPOCHS[False]), (True, 10, AUTO_EPOCHS[True])],
+)  # fmt: skip
+def test_auto_epochs_is_the_documented_cap(early_stopping, n_iter_no_change, expected):
+    est = DNNClassifier(early_stopping=early_stopping, n_iter_no_change=n_iter_no_change)
+    held_out = early_stopping is not False
+    assert est._loop_config(100, False, held_out).epochs == expected
+    assert est.set_params(epochs=7)._loop_config(100, False, held_out).epochs == 7
+
+
+def test_default_fit_stops_on_held_out_data_without_a_warning():
+    # Noisy labels: the training loss keeps falling, the validation loss
+    # turns; the default stops there, restores the best epoch and is silent.
+    X, y = make_classification(
+        n_samples=1000, n_features=20, n_informative=4, flip_y=0.3, random_state=0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        est = DNNClassifier(random_state=0).fit(X, y)
+    assert est.n_iter_ < AUTO_EPOCHS[True]
+    val_loss = est.history_["val_loss"]
+    assert np.argmin(val_loss) < len(val_loss) - 10
+    assert est.history_["loss"][-1] < est.history_["loss"][int(np.argmin(val_loss))]
+
+
+def test_convergence_advice_points_to_held_out_data_when_the_training_loss_is_watched():
+    X, y = _classification(60)
+    with pytest.warns(ConvergenceWarning, match="set early_stopping=True to stop when held-out"):
+        DNNClassifier(hidden_layer_sizes=(8,), epochs=2, random_state=0).fit(X, y)
+    with pytest.warns(ConvergenceWarning, match="validation loss was still improving") as caught:
+        DNNClassifier(
+            hidden_layer_sizes=(8,), epochs=2, random_state=0, early_stopping=True
+        ).fit(X, y)
+    assert "overfitting" not in str(caught[0].message)

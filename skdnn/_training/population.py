@@ -60,6 +60,10 @@ class Fit:
         Set once trained.
     warnings : list of (Warning, type)
         What preparing it warned, for the fit that claims it to warn.
+    history : dict
+        The history the fit continues (a warm start's), else empty.
+    first_epoch : int
+        Epochs trained before the fit (a warm start's), else 0.
     """
 
     estimator: object
@@ -68,12 +72,16 @@ class Fit:
     plan: object
     result: object = None
     warnings: list = dataclasses.field(default_factory=list)
+    history: dict = dataclasses.field(default_factory=dict)
+    first_epoch: int = 0
 
 
 def prepare_fit(estimator, X, y, sample_weight=None):
     """Return the :class:`Fit` of ``estimator.fit(X, y, sample_weight)``, or
     None when it cannot train in a population (it then trains in the
     search's own loop, which also reports any error as the fit would)."""
+    if estimator.n_ensemble != 1:
+        return None  # its fit trains its members together
     key = fit_key(estimator, X, y, sample_weight)
     if key is None or getattr(estimator, "_skl_callbacks", None):
         # scikit-learn's callbacks on the estimator see every epoch of its
@@ -228,9 +236,9 @@ def _train_population(backend, fits):
         runs, datas = [], []
         for fit in fits:
             plan = fit.plan
-            # A new fit's (prepare_fit never continues one): no learning
-            # rate to load beside its start state.
             trainer.load(plan.start, plan.spec)
+            if plan.learning_rate is not None:  # a continued fit's changed rate
+                trainer.learning_rate.assign(plan.learning_rate)
             number = population.add_member()
             data = trainer.data(plan.X, plan.y_encoded, plan.sample_weight)
             validation = None if plan.validation is None else plan.validation.arrays()
@@ -245,8 +253,8 @@ def _train_population(backend, fits):
                     validation,
                     plan.encoder.scaling(),
                     shuffle_rng=np.random.RandomState(plan.seeds["shuffle"]),
-                    history={},
-                    first_epoch=0,
+                    history=fit.history,
+                    first_epoch=fit.first_epoch,
                     folding=plan.folding,
                 )
             )
@@ -266,7 +274,17 @@ def _run_lockstep(trainer, population, fits, runs, datas):
     verbose = max(fit.plan.config.verbose for fit in fits)
     n_epochs = max(fit.plan.config.epochs for fit in fits)
     for epoch in range(n_epochs):
-        permutations = [run.begin_epoch(epoch) if active[i] else None for i, run in enumerate(runs)]
+        if sum(active) == 1 and len(fits) > 1:
+            # The population would train all its members' slots for one
+            # network: the last one finishes on the trainer's own program.
+            last = active.index(True)
+            _finish_alone(trainer, fits[last], runs[last], datas[last], epoch)
+            break
+        # A continued fit counts its earlier epochs (its callbacks see them).
+        permutations = [
+            run.begin_epoch(run.first_epoch + epoch) if active[i] else None
+            for i, run in enumerate(runs)
+        ]
         losses, units, metrics = population.train_epoch(
             datas,
             permutations,
@@ -279,7 +297,9 @@ def _run_lockstep(trainer, population, fits, runs, datas):
             if not active[i]:
                 continue
             try:
-                stop = run.end_epoch(epoch, trainer._losses(losses[i], units[i]), metrics[i])
+                stop = run.end_epoch(
+                    run.first_epoch + epoch, trainer._losses(losses[i], units[i]), metrics[i]
+                )
             except TrainingDivergedError:
                 # Its own fit, in the search's loop, diverges the same way
                 # and reports it as the search asks (error_score).
@@ -295,6 +315,25 @@ def _run_lockstep(trainer, population, fits, runs, datas):
             )
         if not any(active):
             break
+
+
+def _finish_alone(trainer, fit, run, data, start):
+    """Train the last active member of a population from its epoch ``start``
+    on, as its own fit would (``TrainingRun.run``), on the trainer itself."""
+    run.trainer.swap_in()  # the trainer's variables now hold this member
+    run.trainer = trainer
+    config, (scale, offset) = fit.plan.config, fit.plan.encoder.scaling()
+    for epoch in range(start, config.epochs):
+        permutation = run.begin_epoch(run.first_epoch + epoch)
+        losses, metrics = trainer.train_epoch(
+            data, permutation, config.batch_size, config.alpha, scale, offset
+        )
+        try:
+            if run.end_epoch(run.first_epoch + epoch, losses, metrics):
+                break
+        except TrainingDivergedError:
+            return  # as in the population: its own fit reports it
+    fit.result = run.finish()
 
 
 # ----------------------------------------------------------------------------
