@@ -550,7 +550,7 @@ default=None
         )
         return X, y, sample_weight, encoder
 
-    def _validate_features(self, X, y=None, *, reset, **check_params):
+    def _validate_features(self, X, y="no_validation", *, reset, **check_params):
         """``validate_data`` for this estimator, ``X`` encoded by the input
         encoder when it has one (fitted first when ``reset``).
 
@@ -566,9 +566,7 @@ default=None
         features = self._feature_encoder
         if features is None:
             _check_feature_types(X, type(self).__name__)
-            return validate_data(
-                self, X, "no_validation" if y is None else y, reset=reset, **check_params
-            )
+            return validate_data(self, X, y, reset=reset, **check_params)
         if reset:
             return features.fit_validate(self, X, y, **check_params)
         return features.validate(self, X, y, **check_params)

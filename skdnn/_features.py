@@ -78,7 +78,7 @@ class FeatureEncoder:
     # ------------------------------------------------------------------
     # Validation and encoding
     # ------------------------------------------------------------------
-    def fit_validate(self, estimator, X, y=None, **check_params):
+    def fit_validate(self, estimator, X, y="no_validation", **check_params):
         """Fit on ``X`` and return what ``validate_data(estimator, X, y,
         reset=True, **check_params)`` would, with ``X`` encoded.
 
@@ -93,14 +93,14 @@ class FeatureEncoder:
             self._fit_array(validated[0] if isinstance(validated, tuple) else validated)
             return self._encode_validated(validated)
         self.kind_ = "table"
-        validate_data(estimator, X, reset=True, skip_check_array=True)
+        validate_data(estimator, X, y, reset=True, skip_check_array=True)
         table = _as_table(X)
         if len(table) == 0:
             check_array(np.empty((0, table.shape[1])))  # scikit-learn's message
         self._fit_table(table, categorical, name)
         return self._encode_table(table, y, name, check_params)
 
-    def validate(self, estimator, X, y=None, **check_params):
+    def validate(self, estimator, X, y="no_validation", **check_params):
         """Return what ``validate_data(estimator, X, y, reset=False,
         **check_params)`` would, with ``X`` encoded by the fitted encoder."""
         name = type(estimator).__name__
@@ -109,7 +109,7 @@ class FeatureEncoder:
             takes_nan = self.medians_ is not None
             validated = _validate_array(estimator, X, y, False, takes_nan, check_params)
             return self._encode_validated(validated)
-        validate_data(estimator, X, reset=False, skip_check_array=True)
+        validate_data(estimator, X, y, reset=False, skip_check_array=True)
         return self._encode_table(_as_table(X), y, name, check_params)
 
     def _encode_validated(self, validated):
@@ -121,7 +121,7 @@ class FeatureEncoder:
     def _encode_table(self, table, y, name, check_params):
         """``table`` encoded, and ``y`` checked against it when given."""
         encoded = self._transform_table(table, name)
-        if y is None:
+        if isinstance(y, str) and y == "no_validation":
             return encoded
         return check_X_y(
             encoded,
@@ -228,7 +228,8 @@ class FeatureEncoder:
                 if index in self.indicators_:
                     encoded[:, sum(widths) + self.indicators_.index(index)] = missing
             else:
-                codes = pd.Categorical(column, categories=categories).codes.astype(np.intp)
+                values = np.asarray(column, dtype=object)
+                codes = pd.Index(categories, dtype=object).get_indexer(values)
                 if self.missing_category_[index]:
                     codes[np.asarray(pd.isna(column))] = len(categories)
                 rows = np.flatnonzero(codes >= 0)
@@ -540,7 +541,7 @@ def _validate_array(estimator, X, y, reset, takes_nan, check_params):
     return validate_data(
         estimator,
         X,
-        "no_validation" if y is None else y,
+        y,
         reset=reset,
         ensure_all_finite="allow-nan" if takes_nan else True,
         **check_params,
