@@ -286,6 +286,15 @@ def test_categorical_features_none_with_text_columns_is_a_clear_error(Estimator)
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
+def test_a_target_with_nan_keeps_scikit_learns_error(Estimator):
+    X, y = _table(Estimator)
+    y = y.astype(float)
+    y[3] = np.nan
+    with pytest.raises(ValueError, match="Input y contains NaN"):
+        Estimator(**FAST).fit(X, y)
+
+
+@pytest.mark.parametrize("Estimator", ESTIMATORS)
 def test_save_load_pickle_and_deepcopy_predict_the_same(Estimator, tmp_path):
     X, y = _table(Estimator)
     est = Estimator(**FAST).fit(X, y)
