@@ -252,6 +252,11 @@ class BaseDNN(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
     def _make_target_encoder(self):
         """Return the unfitted target encoder, which owns the output head."""
 
+    def _make_feature_encoder(self):
+        """Return the unfitted input encoder (see ``_features.py``), or None
+        to take numeric input only, as it is (the network part's)."""
+        return None
+
     # ------------------------------------------------------------------
     # Fitting
     # ------------------------------------------------------------------
@@ -502,16 +507,8 @@ default=None
                 f"X_val has samples of shape {shape}, but X has samples of shape {input_shape}."
             )
         self._check_target_values(y_val, "y_val")
-        X_val, y_val = validate_data(
-            self,
-            X_val,
-            y_val,
-            reset=False,
-            dtype=(np.float32, np.float64),
-            allow_nd=True,
-            accept_sparse=_SPARSE_FORMATS,
-            multi_output=True,
-            y_numeric=is_regressor(self),
+        X_val, y_val = self._validate_features(
+            X_val, y_val, reset=False, multi_output=True, y_numeric=is_regressor(self)
         )
         # The same kind as X: the compiled evaluation takes one or the other.
         if sparse:
@@ -550,11 +547,12 @@ default=None
         """Check everything and build what this call trains from.
 
         Called on the working copy: it sets the validated data's attributes
-        (``n_features_in_``, ``feature_names_in_``) there, never on the
-        estimator itself. Each step checks before the next builds, in this
-        order, so that a wrong parameter is named before anything is built.
-        ``member`` numbers the network of an ensemble: each draws its own
-        seeds (see ``_draw_seeds``).
+        (``n_features_in_``, ``feature_names_in_``) and the input encoder
+        (``_feature_encoder``) there, never on the estimator itself. Each
+        step checks before the next builds, in this order, so that a wrong
+        parameter is named before anything is built. ``member`` numbers the
+        network of an ensemble: each draws its own seeds (see
+        ``_draw_seeds``).
         """
         backend = get_backend()
         apply_thread_budget()
@@ -606,25 +604,18 @@ default=None
         )
 
     def _check_data(self, X, y, sample_weight, warm, incremental):
-        """Validate ``X``, ``y`` and ``sample_weight``; return them and the
-        target encoder that checked ``y``: the fitted one when training
-        continues, else a new one."""
+        """Validate ``X``, ``y`` and ``sample_weight``; return them (``X``
+        encoded for the network) and the target encoder that checked ``y``:
+        the fitted one when training continues, else a new one. The input
+        encoder likewise, set as ``_feature_encoder``."""
         if warm:
             self._check_continued_samples(X, incremental)
-        # float64 stays as it is here: the one conversion to float32 happens
-        # when the training tensor is made (see as_training_tensor).
-        _check_feature_types(X, type(self).__name__)
+            self._check_feature_encoder(incremental)
+        else:
+            self._feature_encoder = self._make_feature_encoder()
         self._check_target_values(y, "y")
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            reset=not warm,
-            dtype=(np.float32, np.float64),
-            allow_nd=True,
-            accept_sparse=_SPARSE_FORMATS,
-            multi_output=True,
-            y_numeric=is_regressor(self),
+        X, y = self._validate_features(
+            X, y, reset=not warm, multi_output=True, y_numeric=is_regressor(self)
         )
         X = _as_csr(X)
         encoder = self._target_encoder if warm else self._make_target_encoder()
@@ -633,6 +624,42 @@ default=None
             sample_weight, X, dtype=np.float32, ensure_non_negative=True
         )
         return X, y, sample_weight, encoder
+
+    def _validate_features(self, X, y="no_validation", *, reset, **check_params):
+        """``validate_data`` for this estimator, ``X`` encoded by the input
+        encoder when it has one (fitted first when ``reset``).
+
+        float64 stays as it is here: the one conversion to float32 happens
+        when the training tensor is made (see as_training_tensor).
+        """
+        check_params = {
+            "dtype": (np.float32, np.float64),
+            "allow_nd": True,
+            "accept_sparse": _SPARSE_FORMATS,
+            **check_params,
+        }
+        features = self._feature_encoder
+        if features is None:
+            _check_feature_types(X, type(self).__name__)
+            return validate_data(self, X, y, reset=reset, **check_params)
+        if reset:
+            return features.fit_validate(self, X, y, **check_params)
+        return features.validate(self, X, y, **check_params)
+
+    def _check_feature_encoder(self, incremental):
+        """Raise when training continues while ``categorical_features``
+        changed since the network was built: its input is encoded as then."""
+        new, fitted = self._make_feature_encoder(), self._feature_encoder
+        if new is None or fitted is None or new.get_params() == fitted.get_params():
+            return
+        call = "partial_fit" if incremental else "warm_start=True"
+        raise ValueError(
+            f"{call} continues training the existing network, whose input was encoded "
+            f"with categorical_features={fitted.get_params()['categorical_features']!r}, "
+            f"but the parameters now ask for "
+            f"categorical_features={new.get_params()['categorical_features']!r}. Set it "
+            f"back, or set warm_start=False to build a new network."
+        )
 
     def _fit_target_encoder(self, encoder, architecture, y, sample_weight, warm, classes):
         """The target encoder this call trains with: the fitted one when
@@ -868,7 +895,8 @@ default=None
 
     def _fitted_attributes(self, plan, model, n_iter, history, best=(None, None)):
         """The attributes that make an estimator fitted with ``model``: those
-        of ``_fitted_state``, ``_target_encoder`` and ``model_``.
+        of ``_fitted_state``, ``_target_encoder``, ``_feature_encoder`` and
+        ``model_``.
 
         What ``_commit`` sets (with ``callbacks_``), and what scikit-learn's
         callbacks get for a copy of the estimator after an epoch, when
@@ -885,7 +913,11 @@ default=None
             "best_validation_score_": best[1],
             "_architecture": plan.architecture,
         }
-        attributes = {"_target_encoder": plan.encoder, "model_": model}
+        attributes = {
+            "_target_encoder": plan.encoder,
+            "_feature_encoder": self._feature_encoder,
+            "model_": model,
+        }
         for name in self._fitted_state:
             # The task part's own (a classifier's classes_) are its encoder's.
             attributes[name] = values[name] if name in values else getattr(plan.encoder, name)
@@ -975,17 +1007,8 @@ default=None
         """Validate ``X``; return the networks of ``model_`` (its members,
         or the model itself) and each one's training output for ``X``."""
         check_is_fitted(self)
-        _check_feature_types(X, type(self).__name__)
         self._check_predicted_samples(X)
-        X = validate_data(
-            self,
-            X,
-            reset=False,
-            dtype=(np.float64, np.float32),
-            allow_nd=True,
-            accept_sparse=_SPARSE_FORMATS,
-        )
-        X = _as_csr(X)
+        X = _as_csr(self._validate_features(X, reset=False, dtype=(np.float64, np.float32)))
         models = ensemble_members(self.model_) or [self.model_]
         return models, [forward(model, X) for model in models]
 

@@ -183,6 +183,8 @@ class DNNClassifier(ClassifierTaskMixin, MLPNetworkMixin, BaseDNN):
 
     {training_parameters}
 
+    {input_parameters}
+
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
@@ -249,6 +251,7 @@ class DNNClassifier(ClassifierTaskMixin, MLPNetworkMixin, BaseDNN):
         callbacks=None,
         metrics=None,
         distribution=None,
+        categorical_features="from_dtype",
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -277,3 +280,4 @@ class DNNClassifier(ClassifierTaskMixin, MLPNetworkMixin, BaseDNN):
             distribution=distribution,
         )
         self.class_weight = class_weight
+        self.categorical_features = categorical_features

@@ -196,6 +196,28 @@ keras.optimizers.schedules.LearningRateSchedule, default=1e-3
         split across its replicas; the fitted ``model_`` is an ordinary Keras
         model. A strategy instance is not pickled: an unpickled estimator has
         ``distribution=None``.""",
+    "input_parameters": """\
+    categorical_features : "from_dtype", None or array-like, default="from_dtype"
+        Which columns of ``X`` are categories, as in scikit-learn's
+        ``HistGradientBoostingClassifier``: ``"from_dtype"``, the columns of
+        a pandas DataFrame whose dtype is ``category``, ``object`` or
+        ``string``; None, no column; or column indices (int), column names
+        (str, for a DataFrame) or a boolean mask of the columns. Each
+        categorical column enters the network as one 0/1 column per category
+        seen at fit (a one-hot input into the first ``Dense`` layer, which
+        learns an embedding of each category); a category not seen at fit
+        is all zeros, an "unknown" embedding, and so is a missing value when
+        the column had none at fit (else missing is a category of its own).
+        A column keeps its 1000 most frequent categories; rarer ones are
+        unknown, with a warning. Missing values (NaN) in numeric columns are
+        replaced by the column's training median, and each column that had
+        some at fit gets a 0/1 missing-value indicator input; NaN at
+        prediction in a column that had none at fit is replaced by the
+        median. Numeric input without NaN, sparse matrices and images enter
+        the network as they are. The encoding is fixed by the fit that
+        builds the network: warm starts and ``partial_fit`` reuse it.
+        ``n_features_in_`` and ``feature_names_in_`` describe the columns of
+        ``X``; the network's input has one unit per encoded column.""",
     "fitted_attributes": """\
     model_ : keras.Model
         The trained Keras network, compiled with its optimizer and loss:

@@ -3,15 +3,18 @@
 Mixed in by :class:`DNNClassifier` and :class:`DNNRegressor` beside their
 task part and :class:`~skdnn._base.BaseDNN`. It owns the architecture's
 parameters and the three hooks where the network comes from
-(``_architecture_of``, ``_build_network``, ``_network_recipe``), and the L2
-penalty ``alpha``, which the training loop applies to its ``Dense`` kernels.
+(``_architecture_of``, ``_build_network``, ``_network_recipe``), the L2
+penalty ``alpha``, which the training loop applies to its ``Dense`` kernels,
+and the input encoding of tables with categories and missing values
+(``categorical_features``; see ``_features.py``).
 """
 
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 
+from ._features import FeatureEncoder
 from ._keras_names import check_activation
 from ._network.build import NetworkRecipe, build_network
 
@@ -19,7 +22,8 @@ from ._network.build import NetworkRecipe, build_network
 class MLPNetworkMixin:
     """The network part of the DNN estimators: ``Dense`` layers built from
     ``hidden_layer_sizes``, ``activation``, ``dropout`` and
-    ``batch_normalization``, with the L2 penalty ``alpha``."""
+    ``batch_normalization``, with the L2 penalty ``alpha``, on input encoded
+    by a :class:`~skdnn._features.FeatureEncoder`."""
 
     _parameter_constraints = {
         "hidden_layer_sizes": [Interval(Integral, 1, None, closed="left"), "array-like"],
@@ -27,7 +31,17 @@ class MLPNetworkMixin:
         "dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
         "batch_normalization": ["boolean"],
         "alpha": [Interval(Real, 0, None, closed="left")],
+        "categorical_features": [StrOptions({"from_dtype"}), "array-like", None],
     }
+
+    def _make_feature_encoder(self):
+        """The unfitted input encoder: categories one-hot, NaN imputed."""
+        return FeatureEncoder(self.categorical_features)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # imputed (see _features.py)
+        return tags
 
     def _l2_penalty(self):
         """The strength of the L2 penalty on the weights during training."""

@@ -4,6 +4,10 @@ Three ways out share one explicit schema, the estimator classes'
 ``_fitted_state`` (declared on ``BaseDNN`` and the task parts), by class
 name in :data:`FITTED_STATE`:
 
+The input encoder ``_feature_encoder`` (see ``_features.py``; None for
+the Keras estimators) and the target encoder ``_target_encoder`` are saved
+as their class, parameters and state, all plain data.
+
 * ``est.save(path)`` writes one zip archive holding ``skdnn.json`` (format
   version, estimator class, hyperparameters and fitted state as plain JSON)
   and ``model.keras`` (the network, optimizer state included, in Keras's own
@@ -27,17 +31,19 @@ import zipfile
 
 import numpy as np
 
+from ._features import FeatureEncoder
 from ._target import ENCODERS
 from ._training.backends import apply_thread_budget, get_backend
 from ._version import __version__
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 _CONFIG_NAME = "skdnn.json"
 _MODEL_NAME = "model.keras"
 _PICKLED_KEY = "_skdnn_fitted"
 
 # The fitted state of each estimator class by its name, besides ``model_``
-# (saved as a Keras file), ``_target_encoder`` (saved as its own state) and
+# (saved as a Keras file), ``_target_encoder`` and ``_feature_encoder``
+# (saved as their own state) and
 # ``callbacks_`` (never saved: Keras callbacks cannot be serialized): the
 # class's ``_fitted_state``, entered by register_estimator. Files and pickles
 # name the class, so its name is kept.
@@ -121,6 +127,16 @@ def fitted_state(estimator):
         "params": encoder.get_params(),
         "state": encoder.get_state(),
     }
+    features = attributes.get("_feature_encoder")
+    state["_feature_encoder"] = (
+        None
+        if features is None
+        else {
+            "class": type(features).__name__,
+            "params": features.get_params(),
+            "state": features.get_state(),
+        }
+    )
     return state
 
 
@@ -134,10 +150,16 @@ def restore_fitted_state(estimator, state, model):
     if saved.get("class") not in ENCODERS:
         raise ValueError(f"unknown target encoder {saved.get('class')!r}")
     encoder = ENCODERS[saved["class"]](**saved["params"]).set_state(saved["state"])
+    features = state.get("_feature_encoder")  # absent before format 3: numbers only
+    if features is not None:
+        if features.get("class") != FeatureEncoder.__name__:
+            raise ValueError(f"unknown input encoder {features.get('class')!r}")
+        features = FeatureEncoder(**features["params"]).set_state(features["state"])
     for name in (*required, *OPTIONAL_STATE):
         if name in state:
             setattr(estimator, name, state[name])
     estimator._target_encoder = encoder
+    estimator._feature_encoder = features
     estimator.model_ = model
     estimator.callbacks_ = []
     return estimator
@@ -250,6 +272,12 @@ def _upgrade_format_1(params, fitted):
         params = {}
     fitted["_target_encoder"] = {"class": encoder["class"], "params": params, "state": state}
     return fitted
+
+
+def _upgrade_format_2(fitted):
+    """Turn the decoded fitted state of a format-2 file into format 3's: an
+    estimator fitted before the input encoder took numeric input as it is."""
+    return {**fitted, "_feature_encoder": None}
 
 
 # ----------------------------------------------------------------------------
@@ -453,6 +481,8 @@ def load(path):
             fitted = from_json_value(config["fitted"])
             if version == 1:
                 fitted = _upgrade_format_1(params, fitted)
+            if version <= 2:
+                fitted = _upgrade_format_2(fitted)
             estimator = _ESTIMATORS[config["class"]](**params)
         except Exception as error:
             raise _Unreadable(f"its {_CONFIG_NAME} is corrupted ({error})") from None

@@ -164,6 +164,8 @@ class DNNRegressor(RegressorTaskMixin, MLPNetworkMixin, BaseDNN):
 
     {training_parameters}
 
+    {input_parameters}
+
     Attributes
     ----------
     {fitted_attributes}
@@ -222,6 +224,7 @@ class DNNRegressor(RegressorTaskMixin, MLPNetworkMixin, BaseDNN):
         callbacks=None,
         metrics=None,
         distribution=None,
+        categorical_features="from_dtype",
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -250,3 +253,4 @@ class DNNRegressor(RegressorTaskMixin, MLPNetworkMixin, BaseDNN):
             distribution=distribution,
         )
         self.output_activation = output_activation
+        self.categorical_features = categorical_features

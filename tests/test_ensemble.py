@@ -81,9 +81,7 @@ def test_binary_ensemble_decision_is_the_logit_of_the_mean_probability():
     np.testing.assert_array_equal(est.predict(X), (proba > 0.5).astype(int))
 
 
-def test_first_member_is_the_single_network_of_the_same_seed(
-    classifier_ensemble, classification
-):
+def test_first_member_is_the_single_network_of_the_same_seed(classifier_ensemble, classification):
     X, y = classification
     single = _fit(DNNClassifier(**{**ENSEMBLE, "n_ensemble": 1}), X, y)
     first = ensemble_members(classifier_ensemble.model_)[0]
@@ -146,9 +144,9 @@ def test_saved_and_pickled_ensembles_predict_the_same(fitted, request, tmp_path)
     X = np.random.RandomState(0).normal(size=(9, est.n_features_in_))
     expected = est.predict(X)
     est.save(tmp_path / "ensemble.skdnn")
-    for copy in (skdnn.load(tmp_path / "ensemble.skdnn"), pickle.loads(pickle.dumps(est))):
-        np.testing.assert_allclose(copy.predict(X), expected, rtol=1e-6)
-        assert len(ensemble_members(copy.model_)) == 3
+    for loaded in (skdnn.load(tmp_path / "ensemble.skdnn"), pickle.loads(pickle.dumps(est))):
+        np.testing.assert_allclose(loaded.predict(X), expected, rtol=1e-6)
+        assert len(ensemble_members(loaded.model_)) == 3
 
 
 def test_warm_start_continues_every_member(classification):

@@ -108,7 +108,7 @@ def test_json_codec_refuses_what_it_cannot_save():
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 def test_schema_covers_every_fitted_attribute(Estimator, data_for):
     """A new fitted attribute must be declared in the schema (or be model_,
-    callbacks_ or the encoder) or it would be lost on save and pickle."""
+    callbacks_ or an encoder) or it would be lost on save and pickle."""
     est = Estimator(**FAST).fit(*data_for(Estimator))
     fitted = {name for name in vars(est) if name.endswith("_") or name.startswith("_")}
     declared = {
@@ -117,6 +117,7 @@ def test_schema_covers_every_fitted_attribute(Estimator, data_for):
         "model_",
         "callbacks_",
         "_target_encoder",
+        "_feature_encoder",
     }
     assert fitted - declared == set()
     assert set(FITTED_STATE[Estimator.__name__]) <= fitted

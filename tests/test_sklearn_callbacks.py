@@ -156,10 +156,11 @@ def test_commit_persistence_and_callbacks_read_one_list_of_fitted_attributes(Est
     declared = Estimator._fitted_state
     assert FITTED_STATE[Estimator.__name__] == declared
     # What is saved and pickled is what was committed...
-    assert set(fitted_state(est)) == {*declared, "_target_encoder"}
+    encoders = {"_target_encoder", "_feature_encoder"}
+    assert set(fitted_state(est)) == {*declared, *encoders}
     # ...and what each epoch's copy is fitted with, callbacks_ aside.
     committed = set(vars(est)) - set(vars(Estimator(**PARAMS).set_callbacks(recorder)))
-    assert committed == {*declared, "_target_encoder", "model_", "callbacks_"}
+    assert committed == {*declared, *encoders, "model_", "callbacks_"}
     for epoch_copy in recorder.epoch_estimators:
         assert set(vars(epoch_copy)) - set(TRANSIENT) == set(vars(est)) - {"callbacks_"}
 

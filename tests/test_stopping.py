@@ -300,7 +300,7 @@ def test_convergence_advice_points_to_held_out_data_when_the_training_loss_is_wa
     with pytest.warns(ConvergenceWarning, match="set early_stopping=True to stop when held-out"):
         DNNClassifier(hidden_layer_sizes=(8,), epochs=2, random_state=0).fit(X, y)
     with pytest.warns(ConvergenceWarning, match="validation loss was still improving") as caught:
-        DNNClassifier(
-            hidden_layer_sizes=(8,), epochs=2, random_state=0, early_stopping=True
-        ).fit(X, y)
+        DNNClassifier(hidden_layer_sizes=(8,), epochs=2, random_state=0, early_stopping=True).fit(
+            X, y
+        )
     assert "overfitting" not in str(caught[0].message)
