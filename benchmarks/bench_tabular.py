@@ -150,15 +150,20 @@ def preprocessing(X):
 def skdnn_params(contender):
     """The parameters of a contender named ``skdnn[name=value;...]``, such as
     ``skdnn[n_ensemble=5]``: skdnn with those parameters changed ({} for
-    ``skdnn``, its defaults)."""
+    ``skdnn``, its defaults). The item ``native`` (``skdnn[native]``) gives
+    skdnn the raw DataFrame, categories and missing values included, instead
+    of the networks' standard preprocessing: ``{"native": True, ...}``."""
     import ast
 
     if contender == "skdnn":
         return {}
     if not (contender.startswith("skdnn[") and contender.endswith("]")):
         raise ValueError(f"unknown contender {contender!r}; choose from {', '.join(CONTENDERS)}")
-    pairs = (item.split("=", 1) for item in contender[6:-1].split(";") if item)
-    return {name.strip(): ast.literal_eval(value.strip()) for name, value in pairs}
+    items = [item.strip() for item in contender[6:-1].split(";") if item.strip()]
+    params = {"native": True} if "native" in items else {}
+    pairs = (item.split("=", 1) for item in items if item != "native")
+    params.update({name.strip(): ast.literal_eval(value.strip()) for name, value in pairs})
+    return params
 
 
 def make_estimator(contender, task, X):
@@ -174,7 +179,10 @@ def make_estimator(contender, task, X):
         from skdnn import DNNClassifier, DNNRegressor
 
         params = skdnn_params(contender)
+        native = params.pop("native", False)
         model = (DNNClassifier if classification else DNNRegressor)(random_state=0, **params)
+        if native:
+            return model
     elif contender == "MLP":
         from sklearn.neural_network import MLPClassifier, MLPRegressor
 
@@ -408,7 +416,8 @@ def main(argv=None):
         "--contenders",
         default=",".join(CONTENDERS),
         help=f"comma-separated subset of {','.join(CONTENDERS)} (default: all); "
-        "'skdnn[n_ensemble=5]' (';' between parameters) adds skdnn with other parameters",
+        "'skdnn[n_ensemble=5]' (';' between parameters) adds skdnn with other parameters, "
+        "'skdnn[native]' skdnn on the raw DataFrame",
     )
     parser.add_argument(
         "--datasets",

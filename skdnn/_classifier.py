@@ -252,6 +252,7 @@ class DNNClassifier(ClassifierTaskMixin, MLPNetworkMixin, BaseDNN):
         metrics=None,
         distribution=None,
         categorical_features="from_dtype",
+        numeric_scaling="auto",
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -281,3 +282,4 @@ class DNNClassifier(ClassifierTaskMixin, MLPNetworkMixin, BaseDNN):
         )
         self.class_weight = class_weight
         self.categorical_features = categorical_features
+        self.numeric_scaling = numeric_scaling

@@ -214,10 +214,24 @@ keras.optimizers.schedules.LearningRateSchedule, default=1e-3
         some at fit gets a 0/1 missing-value indicator input; NaN at
         prediction in a column that had none at fit is replaced by the
         median. Numeric input without NaN, sparse matrices and images enter
-        the network as they are. The encoding is fixed by the fit that
-        builds the network: warm starts and ``partial_fit`` reuse it.
-        ``n_features_in_`` and ``feature_names_in_`` describe the columns of
-        ``X``; the network's input has one unit per encoded column.""",
+        the network as they are, unless ``numeric_scaling`` scales them. The
+        encoding is fixed by the fit that builds the network: warm starts
+        and ``partial_fit`` reuse it. ``n_features_in_`` and
+        ``feature_names_in_`` describe the columns of ``X``; the network's
+        input has one unit per encoded column.
+
+    numeric_scaling : {"auto", "standard", "robust"} or None, default="auto"
+        How numeric columns are scaled before the network. ``"auto"``
+        standardizes the numeric columns of a pandas DataFrame (a table the
+        network gets raw: centred on their training mean and divided by
+        their standard deviation, as a ``StandardScaler`` does) and leaves
+        arrays as they are, the tutorials' way (scale them yourself, for
+        instance with a ``StandardScaler`` in a pipeline, or pixels by
+        1/255). ``"standard"`` scales any dense 2-D input so. ``"robust"``
+        centres on the median, divides by the interquartile range over
+        1.349 (the standard deviation of normal data) and clips softly,
+        ``x / sqrt(1 + (x / 3)**2)``, as pytabkit's RealMLP does: heavy tails
+        and outliers stay within about (-3, 3). None scales nothing.""",
     "fitted_attributes": """\
     model_ : keras.Model
         The trained Keras network, compiled with its optimizer and loss:

@@ -15,8 +15,14 @@ take categories and missing values natively:
   indicator column, appended after the encoded columns. Missing values at
   prediction in a column that had none at fit are imputed with its median
   (without an indicator);
-* numeric input without missing values passes unchanged (no copy): sparse
-  matrices and samples with several dimensions (images) always do.
+* numeric columns are scaled when ``numeric_scaling`` asks for it (by
+  default, those of a DataFrame, standardized as a ``StandardScaler``
+  would); ``"robust"`` centres them on their training median, divides them
+  by a robust spread (the interquartile range over 1.349, a normal
+  distribution's standard deviation) and clips them softly,
+  ``x / sqrt(1 + (x / 3)**2)``, as pytabkit's RealMLP does;
+* other numeric input without missing values passes unchanged (no copy):
+  sparse matrices and samples with several dimensions (images) always do.
 
 The encoder is fitted with a new network and kept with it: warm starts and
 ``partial_fit`` reuse it, and its fitted state is plain data (see
@@ -38,6 +44,9 @@ from ._warnings import warn_once
 # rarer ones are encoded as unknown (all zeros), with a warning.
 MAX_CATEGORIES = 1000
 
+# Soft clipping bounds scaled numbers to about (-CLIP, CLIP).
+CLIP = 3.0
+
 # Medians are taken on at most this many rows, evenly spaced, so that a large
 # array is never copied whole.
 MEDIAN_ROWS = 100_000
@@ -52,6 +61,12 @@ class FeatureEncoder:
         Which columns are categorical: ``"from_dtype"`` (a DataFrame's
         ``category``, ``object`` and ``string`` columns), None (none), or
         column indices, column names or a boolean mask.
+    numeric_scaling : {"auto", "standard", "robust"} or None, default="auto"
+        How to scale numeric columns: ``"auto"`` standardizes those of a
+        pandas DataFrame and leaves arrays as they are; ``"standard"``
+        (mean and standard deviation) and ``"robust"`` (median,
+        interquartile range and soft clipping) scale those of any dense
+        table; None scales none.
 
     Attributes
     ----------
@@ -63,17 +78,31 @@ class FeatureEncoder:
         Each column's training median (None for a categorical column); None
         for sparse input and samples with several dimensions, whose NaN
         scikit-learn's validation rejects.
+    centers_, scales_ : list of float or None, or None
+        Each column's centre and spread for scaling (None for a categorical
+        column); None when nothing is scaled.
+    clip_ : bool
+        Whether scaled numbers are softly clipped (``"robust"``).
     """
 
-    def __init__(self, categorical_features="from_dtype"):
+    def __init__(self, categorical_features="from_dtype", numeric_scaling="auto"):
         self.categorical_features = categorical_features
+        self.numeric_scaling = numeric_scaling
 
     def get_params(self):
         """The parameters, as plain data: what a warm start must find unchanged."""
         value = self.categorical_features
-        if value is None or isinstance(value, str):
-            return {"categorical_features": value}
-        return {"categorical_features": np.asarray(value).tolist()}
+        if not (value is None or isinstance(value, str)):
+            value = np.asarray(value).tolist()
+        return {"categorical_features": value, "numeric_scaling": self.numeric_scaling}
+
+    def _scaling(self, X):
+        """How this fit scales the numeric columns of ``X``: "standard",
+        "robust" or None."""
+        if self.numeric_scaling == "auto":
+            table = hasattr(X, "columns") and hasattr(X, "dtypes")
+            return "standard" if table else None
+        return self.numeric_scaling
 
     # ------------------------------------------------------------------
     # Validation and encoding
@@ -87,17 +116,19 @@ class FeatureEncoder:
         name = type(estimator).__name__
         categorical = _categorical_mask(self.categorical_features, X, name)
         self.numeric_dtypes_ = _numeric_dtypes(X)
+        scaled = self._scaling(X)
+        self.clip_ = scaled == "robust"
         if categorical is None:
             self.kind_ = "array"
             validated = _validate_array(estimator, X, y, True, _is_table(X), check_params)
-            self._fit_array(validated[0] if isinstance(validated, tuple) else validated)
+            self._fit_array(validated[0] if isinstance(validated, tuple) else validated, scaled)
             return self._encode_validated(validated)
         self.kind_ = "table"
         validate_data(estimator, X, y, reset=True, skip_check_array=True)
         table = _as_table(X)
         if len(table) == 0:
             check_array(np.empty((0, table.shape[1])))  # scikit-learn's message
-        self._fit_table(table, categorical, name)
+        self._fit_table(table, categorical, name, scaled)
         return self._encode_table(table, y, name, check_params)
 
     def validate(self, estimator, X, y="no_validation", **check_params):
@@ -134,30 +165,37 @@ class FeatureEncoder:
     # ------------------------------------------------------------------
     # Numeric arrays
     # ------------------------------------------------------------------
-    def _fit_array(self, X):
+    def _fit_array(self, X, scaled):
         n_features = X.shape[1] if X.ndim >= 2 else 0
         self.n_features_ = n_features
         self.categorical_ = [False] * n_features
         self.categories_ = [None] * n_features
         self.missing_category_ = [False] * n_features
+        self.centers_ = self.scales_ = None
         if sp.issparse(X) or X.ndim != 2:
             self.medians_, self.indicators_ = None, []
         else:
             self.indicators_ = _columns_with_nan(X).tolist()
             self.medians_ = _column_medians(X).tolist()
+            if scaled:
+                centers, spreads = _column_scaling(X, robust=self.clip_)
+                self.centers_, self.scales_ = centers.tolist(), spreads.tolist()
 
     def _transform_array(self, X):
-        """``X`` with NaN imputed and the indicator columns appended; ``X``
-        itself when it has neither."""
+        """``X`` with NaN imputed, scaled, and the indicator columns
+        appended; ``X`` itself when none of these applies."""
         if self.medians_ is None:
             return X
         with_nan = _columns_with_nan(X)
-        if not len(with_nan) and not self.indicators_:
+        scaled = self.centers_ is not None
+        if not len(with_nan) and not self.indicators_ and not scaled:
             return X
         missing = np.isnan(X[:, with_nan])
-        X = X.copy()
+        X = X.copy() if not scaled else X.astype(_float(X.dtype), copy=True)
         for position, column in enumerate(with_nan):
             X[missing[:, position], column] = self.medians_[column]
+        if scaled:
+            _scale(X, np.asarray(self.centers_), np.asarray(self.scales_), self.clip_)
         if not self.indicators_:
             return X
         indicators = np.zeros((len(X), len(self.indicators_)), dtype=X.dtype)
@@ -169,11 +207,13 @@ class FeatureEncoder:
     # ------------------------------------------------------------------
     # Tables with categorical columns
     # ------------------------------------------------------------------
-    def _fit_table(self, table, categorical, name):
+    def _fit_table(self, table, categorical, name, scaled):
         self.n_features_ = table.shape[1]
         self.categorical_ = categorical.tolist()
         self.categories_, self.missing_category_, self.medians_ = [], [], []
         self.indicators_ = []
+        self.centers_ = [] if scaled else None
+        self.scales_ = [] if scaled else None
         too_many = []
         for index in range(self.n_features_):
             column = table.column(index)
@@ -184,6 +224,9 @@ class FeatureEncoder:
                 self.categories_.append(categories)
                 self.missing_category_.append(bool(pd.isna(column).any()))
                 self.medians_.append(None)
+                if scaled:
+                    self.centers_.append(None)
+                    self.scales_.append(None)
             else:
                 values = _numbers(column, table.name(index), name)
                 missing = np.isnan(values)
@@ -192,6 +235,10 @@ class FeatureEncoder:
                 self.categories_.append(None)
                 self.missing_category_.append(False)
                 self.medians_.append(_median(values[~missing]))
+                if scaled:
+                    centers, spreads = _column_scaling(values[~missing, None], self.clip_)
+                    self.centers_.append(float(centers[0]))
+                    self.scales_.append(float(spreads[0]))
         if too_many:
             shown = ", ".join(f"{column!r} ({count})" for column, count in too_many[:5])
             warn_once(
@@ -224,6 +271,8 @@ class FeatureEncoder:
                 values = _numbers(column, table.name(index), name)
                 missing = np.isnan(values)
                 values[missing] = self.medians_[index]
+                if self.centers_ is not None:
+                    _scale(values, self.centers_[index], self.scales_[index], self.clip_)
                 encoded[:, start] = values
                 if index in self.indicators_:
                     encoded[:, sum(widths) + self.indicators_.index(index)] = missing
@@ -275,6 +324,9 @@ class FeatureEncoder:
         "medians_",
         "indicators_",
         "numeric_dtypes_",
+        "centers_",
+        "scales_",
+        "clip_",
     )
 
     def get_state(self):
@@ -284,7 +336,7 @@ class FeatureEncoder:
     def set_state(self, state):
         """Set the fitted state from :meth:`get_state`'s; return ``self``."""
         for name in self._STATE:
-            setattr(self, name, state[name.rstrip("_")])
+            setattr(self, name, state.get(name.rstrip("_")))  # no centres: unscaled
         return self
 
 
@@ -533,6 +585,42 @@ def _column_medians(X):
         else:
             medians[start : start + block] = np.median(values, axis=0)
     return medians
+
+
+def _column_scaling(X, robust):
+    """Each column's centre and spread: its mean and standard deviation, or
+    with ``robust`` its median and interquartile range over 1.349 (a normal
+    distribution's standard deviation; the standard deviation when the
+    middle half is one value). A constant column's spread is 1. On at most
+    MEDIAN_ROWS evenly spaced rows, NaN left out."""
+    rows = slice(None, None, -(-len(X) // MEDIAN_ROWS))
+    values = np.array(X[rows], dtype=np.float64)
+    centers, spreads = np.zeros(values.shape[1]), np.ones(values.shape[1])
+    for column in range(values.shape[1]):
+        observed = values[:, column][~np.isnan(values[:, column])]
+        if not len(observed):
+            continue
+        centers[column], spread = observed.mean(), observed.std()
+        if robust:
+            q25, median, q75 = np.percentile(observed, [25, 50, 75])
+            centers[column] = median
+            spread = (q75 - q25) / 1.349 if q75 > q25 else spread
+        spreads[column] = spread if spread > 0 else 1.0
+    return centers, spreads
+
+
+def _scale(values, centers, scales, clip):
+    """Scale ``values`` in place: centred, divided by the spread, and with
+    ``clip`` softly clipped to about (-CLIP, CLIP)."""
+    values -= np.asarray(centers, dtype=values.dtype)
+    values /= np.asarray(scales, dtype=values.dtype)
+    if clip:
+        values /= np.sqrt(1.0 + (values / CLIP) ** 2)
+
+
+def _float(dtype):
+    """``dtype`` when it is a float type, else float64."""
+    return dtype if np.issubdtype(dtype, np.floating) else np.float64
 
 
 def _validate_array(estimator, X, y, reset, takes_nan, check_params):

@@ -32,11 +32,12 @@ class MLPNetworkMixin:
         "batch_normalization": ["boolean"],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "categorical_features": [StrOptions({"from_dtype"}), "array-like", None],
+        "numeric_scaling": [StrOptions({"auto", "standard", "robust"}), None],
     }
 
     def _make_feature_encoder(self):
         """The unfitted input encoder: categories one-hot, NaN imputed."""
-        return FeatureEncoder(self.categorical_features)
+        return FeatureEncoder(self.categorical_features, self.numeric_scaling)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

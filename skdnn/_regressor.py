@@ -225,6 +225,7 @@ class DNNRegressor(RegressorTaskMixin, MLPNetworkMixin, BaseDNN):
         metrics=None,
         distribution=None,
         categorical_features="from_dtype",
+        numeric_scaling="auto",
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -254,3 +255,4 @@ class DNNRegressor(RegressorTaskMixin, MLPNetworkMixin, BaseDNN):
         )
         self.output_activation = output_activation
         self.categorical_features = categorical_features
+        self.numeric_scaling = numeric_scaling

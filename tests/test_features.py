@@ -73,7 +73,7 @@ def _encode(encoder, estimator, X):
 # ----------------------------------------------------------------------------
 def test_a_table_is_one_hot_median_and_indicator():
     X = _frame(6)
-    encoder, encoded = _fit(X)
+    encoder, encoded = _fit(X, numeric_scaling=None)
     # size, city (a, b, c), plan (no, yes), age, then size's indicator.
     expected = np.array(
         [
@@ -118,6 +118,68 @@ def test_a_missing_category_seen_at_fit_is_a_category_of_its_own():
     np.testing.assert_array_equal(encoded, [[1, 0, 0], [0, 0, 1], [0, 1, 0], [1, 0, 0]])
     new = pd.DataFrame({"city": [np.nan, "c"]})
     np.testing.assert_array_equal(_encode(encoder, _fitted_on(X), new), [[0, 0, 1], [0, 0, 0]])
+
+
+def test_numeric_columns_of_a_table_are_standardized_by_default():
+    X = _frame(6)
+    unscaled = _fit(X, numeric_scaling=None)[1]
+    encoded = _fit(X)[1]
+    for column, values in ((0, [1.0, 3.0, 4.0, 6.0]), (6, X["age"].to_numpy())):
+        expected = (unscaled[:, column] - np.mean(values)) / np.std(values)
+        np.testing.assert_allclose(encoded[:, column], expected, rtol=1e-6)
+    np.testing.assert_array_equal(encoded[:, [1, 2, 3, 4, 5, 7]], unscaled[:, [1, 2, 3, 4, 5, 7]])
+
+
+def test_robust_scaling_centres_on_the_median_and_clips_softly():
+    X = _frame(6)
+    unscaled = _fit(X, numeric_scaling=None)[1]
+    encoder, encoded = _fit(X, numeric_scaling="robust")
+    for column, values in ((0, [1.0, 3.0, 4.0, 6.0]), (6, X["age"].to_numpy())):
+        center = np.median(values)
+        q25, q75 = np.percentile(values, [25, 75])
+        z = (unscaled[:, column] - center) / ((q75 - q25) / 1.349)
+        np.testing.assert_allclose(encoded[:, column], z / np.sqrt(1 + (z / 3) ** 2), rtol=1e-6)
+    # Categories and indicators stay 0/1.
+    np.testing.assert_array_equal(encoded[:, [1, 2, 3, 4, 5, 7]], unscaled[:, [1, 2, 3, 4, 5, 7]])
+    # An outlier at prediction stays below the clip (3).
+    new = X.iloc[:1].assign(age=1e9)
+    assert 2.99 < _encode(encoder, _fitted_on(X), new)[0, 6] <= 3.0
+
+
+@pytest.mark.parametrize(
+    "numeric_scaling, scaled",
+    [("auto", "standard"), ("standard", "standard"), ("robust", "robust"), (None, None)],
+)
+def test_numeric_scaling_of_a_numeric_frame(numeric_scaling, scaled):
+    rng = np.random.RandomState(0)
+    X = pd.DataFrame({"a": rng.lognormal(size=40) * 100, "b": rng.normal(size=40)})
+    encoder, encoded = _fit(X, numeric_scaling=numeric_scaling)
+    if scaled == "standard":
+        np.testing.assert_allclose(encoded.mean(axis=0), 0, atol=1e-6)
+        np.testing.assert_allclose(encoded.std(axis=0), 1, rtol=1e-6)
+    elif scaled == "robust":
+        assert np.abs(np.median(encoded, axis=0)).max() < 1e-6
+        assert np.abs(encoded).max() < 3
+    else:
+        np.testing.assert_array_equal(encoded, X.to_numpy())
+    # A constant column has a spread of 1: centred, not divided by zero.
+    X["c"] = 5.0
+    encoded = _fit(X, numeric_scaling=numeric_scaling)[1]
+    np.testing.assert_array_equal(encoded[:, 2], 0.0 if scaled else 5.0)
+
+
+def test_standard_and_robust_scaling_scale_arrays_too():
+    X = np.random.RandomState(0).lognormal(size=(40, 3))
+    assert _fit(X)[1] is X  # "auto": an array is the user's to scale
+    for scaling in ("standard", "robust"):
+        encoder, encoded = _fit(X, numeric_scaling=scaling)
+        assert (
+            np.abs(
+                np.median(encoded, axis=0) if scaling == "robust" else encoded.mean(axis=0)
+            ).max()
+            < 1e-6
+        )
+        np.testing.assert_allclose(_encode(encoder, _seen(X), X), encoded)
 
 
 def test_numeric_input_without_nan_passes_unchanged():
@@ -396,7 +458,7 @@ def test_grid_search_on_a_table_matches_scikit_learns(Estimator, monkeypatch):
     monkeypatch.setattr(population, "claim", lambda *a: claimed.append(original(*a)) or claimed[-1])
     X, y = _table(Estimator)
     estimator = Estimator(hidden_layer_sizes=(8,), epochs=4, random_state=0)
-    grid = {"learning_rate": [0.003, 0.03], "alpha": [1e-4, 1e-2]}
+    grid = {"learning_rate": [0.003, 0.03], "alpha": [1e-4, 1.0]}
     ours = model_selection.GridSearchCV(estimator, grid, cv=3).fit(X, y)
     theirs = sk.GridSearchCV(estimator, grid, cv=3).fit(X, y)
     for key, value in theirs.cv_results_.items():
