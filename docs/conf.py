@@ -117,6 +117,7 @@ EXAMPLE_ORDER = [
     "grid_search_pipeline.py",
     "population_search.py",
     "random_search_dataframe.py",
+    "tabular_ensemble.py",
     "image_classification.py",
     "training_curves.py",
     "plot_cnn_digits.py",
