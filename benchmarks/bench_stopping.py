@@ -13,6 +13,10 @@ scikit-learn MLP's rule with ``n_iter_no_change=10``, swapped in for
   diabetes; 5-fold CV as there): mean CV score, mean epochs, and the fit time
   of the 5 folds, median over repeats run alternately (old, new, old, ...).
 
+* The same data sets with the default ``early_stopping="auto"`` (held-out
+  data monitored from 500 samples: digits only) and ``epochs="auto"``
+  against the former ``early_stopping=False, epochs=200``.
+
 Run: ``python benchmarks/bench_stopping.py [--quick]``.
 """
 
@@ -182,6 +186,54 @@ def quality(repeats):
     return worst_time, worst_score
 
 
+def held_out_default(repeats):
+    """The default ``early_stopping="auto"``, ``epochs="auto"`` against the
+    former ``early_stopping=False, epochs=200`` on the quality data sets
+    (under the default rule): mean CV score, epochs, fit time."""
+    from sklearn.model_selection import cross_validate
+
+    def network(estimator):
+        return getattr(estimator, "steps", [(None, estimator)])[-1][1]
+
+    rows, worst_score = [], 0.0
+    settings = {"former": dict(early_stopping=False, epochs=200), "default": {}}
+    for label, make, X, y in quality_workloads():
+        times = {name: [] for name in settings}
+        outcome = {}
+        for _ in range(repeats):
+            for name, params in settings.items():
+                estimator = make()
+                network(estimator).set_params(**params)
+                cv = cross_validate(estimator, X, y, cv=5, return_estimator=True)
+                times[name].append(float(np.sum(cv["fit_time"])))
+                epochs = [network(est).n_iter_ for est in cv["estimator"]]
+                outcome[name] = (cv["test_score"].mean(), np.mean(epochs))
+        cells = [label]
+        for name in settings:
+            score, epochs = outcome[name]
+            cells += [
+                f"{score:.4f}",
+                f"{epochs:.0f}",
+                common.format_seconds(statistics.median(times[name])),
+            ]
+        rows.append(cells)
+        worst_score = min(worst_score, outcome["default"][0] - outcome["former"][0])
+    common.print_aligned(
+        [
+            "data set",
+            "former score",
+            "former epochs",
+            "former fit",
+            "default score",
+            "default epochs",
+            "default fit",
+        ],
+        rows,
+        right=range(1, 7),
+    )
+    return worst_score
+
+
 def main(argv=None):
     args = common.parse_args(__doc__.splitlines()[0], argv)
     common.start(args, "Stopping rule: scikit-learn MLP's (old) vs the default (new)")
@@ -202,6 +254,12 @@ def main(argv=None):
     )
     worst_time, worst_score = quality(repeats)
 
+    common.print_section(
+        "The same data sets: early_stopping='auto' and epochs='auto' (the default) against "
+        "the former early_stopping=False, epochs=200"
+    )
+    worst_default = held_out_default(repeats)
+
     common.print_section("Goals")
     common.print_goal(
         "tutorial regression within 15% of least squares at every scale",
@@ -213,6 +271,11 @@ def main(argv=None):
     )
     common.print_goal(
         "fit time at most 1.5x the old rule's", worst_time <= 1.5, f"worst {worst_time:.2f}x"
+    )
+    common.print_goal(
+        "quality scores not worse with early stopping by default",
+        worst_default >= -0.005,
+        f"worst change {worst_default:+.4f}",
     )
 
 
