@@ -1,13 +1,18 @@
-"""Plot the output of bench_tabular.py: each contender's score against HGB's.
+"""Plot the output of bench_tabular.py, and rank each skdnn variant alone.
 
 Usage (from the repository root)::
 
     python benchmarks/bench_tabular.py | tee tabular.txt
     python benchmarks/plot_tabular.py tabular.txt docs/tabular_scores.png
 
-Reads the "Per data set" table that bench_tabular.py prints and draws, for
-every data set, each contender's accuracy or R² minus HistGradientBoosting's
-(above zero: better than HGB). Needs matplotlib.
+Reads the "Per data set" table that bench_tabular.py prints (means rounded
+to 4 decimals, as its ranks are). It prints, for each skdnn variant of the
+run (``skdnn``, ``skdnn[n_ensemble=5]``...), the mean rank it would have
+among the other contenders without the other variants, and its wins, ties
+and losses against each: the ranking of the issue's five contenders however
+many variants the run compared. Then it draws, for every data set, each
+contender's accuracy or R² minus HistGradientBoosting's (above zero: better
+than HGB). Needs matplotlib for the figure.
 """
 
 import re
@@ -31,6 +36,30 @@ def read_table(text):
         if contender not in order:
             order.append(contender)
     return table, order
+
+
+def print_ranks(table, order):
+    """Each skdnn variant's mean rank among the non-skdnn contenders (1 is
+    best, ties share the mean rank), and its record against each."""
+    import numpy as np
+    from scipy.stats import rankdata
+
+    others = [c for c in order if not c.startswith("skdnn")]
+    print("each skdnn variant ranked alone among " + ", ".join(others))
+    for variant in (c for c in order if c.startswith("skdnn")):
+        names = [variant, *others]
+        ranks = np.mean(
+            [rankdata([-table[d][n] for n in names], method="average") for d in table], axis=0
+        )
+        record = []
+        for other in others:
+            mine = [table[d][variant] for d in table]
+            theirs = [table[d][other] for d in table]
+            wins = sum(a > b for a, b in zip(mine, theirs, strict=True))
+            ties = sum(a == b for a, b in zip(mine, theirs, strict=True))
+            record.append(f"{other} {wins}-{ties}-{len(table) - wins - ties}")
+        shown = ", ".join(f"{n} {r:.2f}" for n, r in zip(names, ranks, strict=True))
+        print(f"  {variant}: mean ranks {shown}; W-T-L against {', '.join(record)}")
 
 
 def plot(table, order, path):
@@ -67,6 +96,7 @@ def main(argv=None):
         sys.exit(__doc__)
     with open(argv[0], encoding="utf-8") as file:
         table, order = read_table(file.read())
+    print_ranks(table, order)
     plot(table, order, argv[1])
     print(f"wrote {argv[1]}: {len(table)} data sets, contenders {', '.join(order)}")
 

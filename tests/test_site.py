@@ -167,6 +167,11 @@ def test_pages_are_built(site, page):
     assert (site / f"{page}.html").is_file()
 
 
+def test_the_tabular_page_shows_its_figure(site):
+    html = (site / "tabular.html").read_text(encoding="utf-8")
+    assert "tabular_scores.png" in html and (site / "_images" / "tabular_scores.png").is_file()
+
+
 def test_benchmark_page_starts_with_results_and_no_history(site):
     # A short table of results against goals first; the round-by-round notes
     # (commits, dates) stay in benchmarks/README.md in the repository.
