@@ -5,6 +5,7 @@ import copy
 import pickle
 import warnings
 
+import keras
 import numpy as np
 import pandas as pd
 import pytest
@@ -20,6 +21,7 @@ from skdnn._network.embedding import periodic_embedding, periodic_embedding_clas
 from skdnn._network.inference import forward
 from skdnn._training import population
 from skdnn._training.objective import kernel_indices
+
 
 @pytest.fixture(autouse=True)
 def _quiet():
@@ -64,10 +66,10 @@ def test_the_layer_embeds_the_numeric_columns_and_passes_the_others():
     penalized = {id(model.trainable_variables[i]) for i in kernel_indices(model)}
     assert penalized.isdisjoint(id(w) for w in layer.weights)
     X = np.random.RandomState(0).normal(size=(7, 4)).astype(np.float32)
-    output = np.asarray(layer(X))
+    output = keras.ops.convert_to_numpy(layer(X))
     assert output.shape == (7, 2 * 5 + 2)
     np.testing.assert_array_equal(output[:, 10:], X[:, [1, 3]])
-    weights = [np.asarray(w.numpy() if hasattr(w, "numpy") else w) for w in layer.weights]
+    weights = [keras.ops.convert_to_numpy(w) for w in layer.weights]
     np.testing.assert_allclose(
         periodic_embedding(X, layer.columns, *weights), output, **matmul_tolerance(1e-5, 1e-6)
     )
@@ -83,8 +85,6 @@ def test_the_layer_embeds_the_numeric_columns_and_passes_the_others():
 
 
 def test_the_layer_is_registered_for_safe_loading():
-    import keras
-
     cls = periodic_embedding_class()
     assert keras.saving.get_registered_object("skdnn>PeriodicEmbedding") is cls
 
