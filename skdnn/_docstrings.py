@@ -240,10 +240,11 @@ keras.optimizers.schedules.LearningRateSchedule, default=1e-3
         standard deviation 0.3) and its own ``W`` and ``b``, the "PLR"
         embedding of Gorishniy et al. (2022), in a ``PeriodicEmbedding``
         layer after the input; the first ``Dense`` layer can then cut a
-        column at thresholds, as trees do. Categories' one-hot columns and
-        missing-value indicators pass unchanged, and ``alpha`` does not
-        penalize the embedding. On tables it closes most of the gap to
-        gradient boosting, at about twice the fit time. ``"auto"`` embeds
+        column at thresholds, as trees do. The one-hot columns of categories
+        and the missing-value indicators the estimator encodes pass
+        unchanged, and ``alpha`` does not penalize the embedding. On tables
+        it closes most of the gap to gradient boosting, at several times the
+        fit time. ``"auto"`` embeds
         the numeric columns of a pandas DataFrame and leaves arrays, sparse
         matrices and images as they are; ``"periodic"`` embeds the columns
         of any dense 2-D input; None embeds nothing.""",

@@ -50,7 +50,9 @@ def periodic_embedding(x, columns, coefficients, kernel, bias):
     others = np.setdiff1d(np.arange(x.shape[1]), columns)
     v = (2 * math.pi) * x[:, columns, None] * coefficients.astype(dtype, copy=False)
     features = np.concatenate([np.sin(v), np.cos(v)], axis=-1)
-    embedded = np.einsum("bkf,kfu->bku", features, kernel.astype(dtype, copy=False))
+    # One matrix product per column (BLAS; einsum would loop in C).
+    kernel = kernel.astype(dtype, copy=False)
+    embedded = np.matmul(features.transpose(1, 0, 2), kernel).transpose(1, 0, 2)
     embedded += bias.astype(dtype, copy=False)
     np.maximum(embedded, 0, out=embedded)
     return np.concatenate([embedded.reshape(len(x), -1), x[:, others]], axis=1)
