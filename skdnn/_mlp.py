@@ -14,7 +14,6 @@ of their numeric columns (``numeric_embedding``; see
 from numbers import Integral, Real
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._features import FeatureEncoder
@@ -82,12 +81,12 @@ class MLPNetworkMixin:
             "activation": self.activation,
             "dropout": tuple(np.broadcast_to(dropout, len(sizes)).tolist()),
             "batch_normalization": bool(self.batch_normalization),
-            **self._numeric_embedding_of(X),
+            **self._numeric_embedding(),
         }
 
-    def _numeric_embedding_of(self, X):
-        """The architecture's ``numeric_embedding`` entry for the encoded
-        input ``X``: none (no entry, so that a network without it is
+    def _numeric_embedding(self):
+        """The architecture's ``numeric_embedding`` entry, from the fitted
+        input encoder: none (no entry, so that a network without it is
         described as before) or the ``PeriodicEmbedding``'s arguments.
 
         ``"auto"`` embeds the numeric columns of a DataFrame only: arrays
@@ -99,8 +98,8 @@ class MLPNetworkMixin:
             return {}
         if self.numeric_embedding == "auto" and not features.fitted_on_frame:
             return {}
-        columns = features.numeric_columns_
-        if sp.issparse(X) or X.ndim != 2 or not columns:
+        columns = features.numeric_columns_  # none for sparse input and images
+        if not columns:
             return {}
         return {
             "numeric_embedding": {
