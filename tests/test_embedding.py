@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 from conftest import ESTIMATORS, FAST, assert_reproduced, matmul_tolerance, predictions
 from sklearn import model_selection as sk
 from sklearn.base import is_classifier
@@ -16,6 +17,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 import skdnn
 from skdnn import DNNRegressor, model_selection
+from skdnn._features import FeatureEncoder
 from skdnn._network.build import build_network
 from skdnn._network.embedding import periodic_embedding, periodic_embedding_class
 from skdnn._network.inference import forward
@@ -89,6 +91,30 @@ def test_the_layer_is_registered_for_safe_loading():
     assert keras.saving.get_registered_object("skdnn>PeriodicEmbedding") is cls
 
 
+def test_the_encoder_knows_the_numeric_columns_of_its_output():
+    X = pd.DataFrame(
+        {
+            "size": [1.0, np.nan, 3.0, 4.0],
+            "city": ["b", "a", "c", "a"],
+            "plan": pd.Categorical(["yes", "no", "no", "yes"]),
+            "age": [20.0, 30.0, 40.0, 50.0],
+        }
+    )
+    encoder = FeatureEncoder()
+    encoded = encoder.fit_validate(DNNRegressor(), X)
+    # size, city (3 one-hot), plan (2), age, then size's missing indicator.
+    assert encoded.shape == (4, 8)
+    assert encoder.numeric_columns_ == [0, 6] and encoder.fitted_on_frame
+    saved = FeatureEncoder().set_state(encoder.get_state())
+    assert saved.numeric_columns_ == [0, 6] and saved.fitted_on_frame
+    array = FeatureEncoder()
+    array.fit_validate(DNNRegressor(), X[["size", "age"]].to_numpy())
+    assert array.numeric_columns_ == [0, 1] and not array.fitted_on_frame
+    sparse = FeatureEncoder()
+    sparse.fit_validate(DNNRegressor(), sp.csr_matrix(np.eye(3)), accept_sparse="csr")
+    assert sparse.numeric_columns_ == []
+
+
 # ----------------------------------------------------------------------------
 # In the estimators
 # ----------------------------------------------------------------------------
@@ -116,8 +142,6 @@ def test_a_frame_is_embedded_and_an_array_trains_the_network_it_always_did(Estim
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 def test_sparse_input_is_never_embedded(Estimator, data_for):
-    import scipy.sparse as sp
-
     X, y = data_for(Estimator)
     est = Estimator(numeric_embedding="periodic", **FAST).fit(sp.csr_matrix(X), y)
     assert "embedding" not in _layers(est)
