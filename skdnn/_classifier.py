@@ -253,6 +253,7 @@ class DNNClassifier(ClassifierTaskMixin, MLPNetworkMixin, BaseDNN):
         distribution=None,
         categorical_features="from_dtype",
         numeric_scaling="auto",
+        numeric_embedding="auto",
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -283,3 +284,4 @@ class DNNClassifier(ClassifierTaskMixin, MLPNetworkMixin, BaseDNN):
         self.class_weight = class_weight
         self.categorical_features = categorical_features
         self.numeric_scaling = numeric_scaling
+        self.numeric_embedding = numeric_embedding

@@ -231,7 +231,23 @@ keras.optimizers.schedules.LearningRateSchedule, default=1e-3
         centres on the median, divides by the interquartile range over
         1.349 (the standard deviation of normal data) and clips softly,
         ``x / sqrt(1 + (x / 3)**2)``, as pytabkit's RealMLP does: heavy tails
-        and outliers stay within about (-3, 3). None scales nothing.""",
+        and outliers stay within about (-3, 3). None scales nothing.
+
+    numeric_embedding : {"auto", "periodic"} or None, default="auto"
+        How numeric columns enter the network. ``"periodic"`` embeds each
+        (after scaling) in 16 units: ``ReLU(W [sin(2 pi c x), cos(2 pi c
+        x)] + b)`` with 16 trainable frequencies ``c`` (initially normal with
+        standard deviation 0.3) and its own ``W`` and ``b``, the "PLR"
+        embedding of Gorishniy et al. (2022), in a ``PeriodicEmbedding``
+        layer after the input; the first ``Dense`` layer can then cut a
+        column at thresholds, as trees do. The one-hot columns of categories
+        and the missing-value indicators the estimator encodes pass
+        unchanged, and ``alpha`` does not penalize the embedding. On tables
+        it closes most of the gap to gradient boosting, at several times the
+        fit time. ``"auto"`` embeds
+        the numeric columns of a pandas DataFrame and leaves arrays, sparse
+        matrices and images as they are; ``"periodic"`` embeds the columns
+        of any dense 2-D input; None embeds nothing.""",
     "fitted_attributes": """\
     model_ : keras.Model
         The trained Keras network, compiled with its optimizer and loss:

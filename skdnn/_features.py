@@ -83,6 +83,8 @@ class FeatureEncoder:
         column); None when nothing is scaled.
     clip_ : bool
         Whether scaled numbers are softly clipped (``"robust"``).
+    numeric_columns_ : list of int
+        The positions of the numeric columns in the encoded input.
     """
 
     def __init__(self, categorical_features="from_dtype", numeric_scaling="auto"):
@@ -311,6 +313,34 @@ class FeatureEncoder:
                 f"Give it the type it had at fit (for example X[{column!r}].astype(str) or "
                 f".astype('category')), or fit again."
             )
+
+    # ------------------------------------------------------------------
+    # What the network's input holds
+    # ------------------------------------------------------------------
+    @property
+    def fitted_on_frame(self):
+        """Whether the encoder was fitted on a DataFrame (whose column
+        dtypes it keeps)."""
+        return self.numeric_dtypes_ is not None
+
+    @property
+    def numeric_columns_(self):
+        """The positions, in the encoded input, of the columns that hold a
+        numeric column's values: not one-hot nor missing-value indicator
+        columns; none for sparse input and samples with several dimensions.
+
+        Derived from the fitted state, so that a saved encoder has it too.
+        """
+        if self.medians_ is None:
+            return []
+        positions, start = [], 0
+        for categories, missing in zip(self.categories_, self.missing_category_, strict=True):
+            if categories is None:
+                positions.append(start)
+                start += 1
+            else:
+                start += len(categories) + missing
+        return positions
 
     # ------------------------------------------------------------------
     # Fitted state as plain data (see _persistence.py)

@@ -5,8 +5,10 @@ task part and :class:`~skdnn._base.BaseDNN`. It owns the architecture's
 parameters and the three hooks where the network comes from
 (``_architecture_of``, ``_build_network``, ``_network_recipe``), the L2
 penalty ``alpha``, which the training loop applies to its ``Dense`` kernels,
-and the input encoding of tables with categories and missing values
-(``categorical_features``; see ``_features.py``).
+the input encoding of tables with categories and missing values
+(``categorical_features``; see ``_features.py``) and the periodic embedding
+of their numeric columns (``numeric_embedding``; see
+``_network/embedding.py``).
 """
 
 from numbers import Integral, Real
@@ -17,6 +19,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ._features import FeatureEncoder
 from ._keras_names import check_activation
 from ._network.build import NetworkRecipe, build_network
+from ._network.embedding import FREQUENCIES, SIGMA, UNITS
 
 
 class MLPNetworkMixin:
@@ -33,6 +36,7 @@ class MLPNetworkMixin:
         "alpha": [Interval(Real, 0, None, closed="left")],
         "categorical_features": [StrOptions({"from_dtype"}), "array-like", None],
         "numeric_scaling": [StrOptions({"auto", "standard", "robust"}), None],
+        "numeric_embedding": [StrOptions({"auto", "periodic"}), None],
     }
 
     def _make_feature_encoder(self):
@@ -77,6 +81,33 @@ class MLPNetworkMixin:
             "activation": self.activation,
             "dropout": tuple(np.broadcast_to(dropout, len(sizes)).tolist()),
             "batch_normalization": bool(self.batch_normalization),
+            **self._numeric_embedding(),
+        }
+
+    def _numeric_embedding(self):
+        """The architecture's ``numeric_embedding`` entry, from the fitted
+        input encoder: none (no entry, so that a network without it is
+        described as before) or the ``PeriodicEmbedding``'s arguments.
+
+        ``"auto"`` embeds the numeric columns of a DataFrame only: arrays
+        (often already features a network was tuned on, as in the Keras
+        tutorials) train the plain network.
+        """
+        features = self._feature_encoder
+        if self.numeric_embedding is None or features is None:
+            return {}
+        if self.numeric_embedding == "auto" and not features.fitted_on_frame:
+            return {}
+        columns = features.numeric_columns_  # none for sparse input and images
+        if not columns:
+            return {}
+        return {
+            "numeric_embedding": {
+                "columns": tuple(columns),
+                "frequencies": FREQUENCIES,
+                "units": UNITS,
+                "sigma": SIGMA,
+            }
         }
 
     def _build_network(self, architecture, encoder, seed):

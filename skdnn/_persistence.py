@@ -32,6 +32,7 @@ import zipfile
 import numpy as np
 
 from ._features import FeatureEncoder
+from ._network.embedding import periodic_embedding_class
 from ._target import ENCODERS
 from ._training.backends import apply_thread_budget, get_backend
 from ._version import __version__
@@ -106,6 +107,7 @@ def model_from_bytes(data):
     apply_thread_budget()
     import keras
 
+    periodic_embedding_class()  # registers skdnn's own layer for safe mode
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, _MODEL_NAME)
         with open(path, "wb") as file:

@@ -226,6 +226,7 @@ class DNNRegressor(RegressorTaskMixin, MLPNetworkMixin, BaseDNN):
         distribution=None,
         categorical_features="from_dtype",
         numeric_scaling="auto",
+        numeric_embedding="auto",
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -256,3 +257,4 @@ class DNNRegressor(RegressorTaskMixin, MLPNetworkMixin, BaseDNN):
         self.output_activation = output_activation
         self.categorical_features = categorical_features
         self.numeric_scaling = numeric_scaling
+        self.numeric_embedding = numeric_embedding

@@ -83,12 +83,12 @@ def test_readme_cnn_search_reaches_a_sensible_accuracy(tmp_path, monkeypatch, ca
 @pytest.mark.parametrize("page", ["README.md", "docs/user_guide.md"])
 def test_docs_name_exactly_the_expected_failed_checks(page):
     # The checks the docs say fail are those tests/test_common.py expects to
-    # fail, on every estimator.
+    # fail, on some estimator.
     text = (ROOT / page).read_text()
     named = set(re.findall(r"`(check_\w+)`", text)) - {"check_estimator"}  # the runner
     named -= set(re.findall(r"`(check_\w+)` is skipped", text))
-    for cls in (skdnn.DNNClassifier, skdnn.DNNRegressor, skdnn.KerasClassifier):
-        assert named == set(skdnn.expected_failed_checks(cls())), page
+    estimators = (skdnn.DNNClassifier, skdnn.DNNRegressor, skdnn.KerasClassifier)
+    assert named == set().union(*(skdnn.expected_failed_checks(cls()) for cls in estimators))
 
 
 EXAMPLES = sorted(p.name for p in (ROOT / "examples").glob("*.py"))

@@ -12,6 +12,8 @@ import json
 
 import numpy as np
 
+from .embedding import periodic_embedding_class
+
 # Hidden layers' weight initialization by activation: He for the ReLU family (it
 # keeps the activations' variance through depth), LeCun for SELU, Glorot for
 # the saturating ones. He initialization also lifts 5-fold accuracy on
@@ -37,6 +39,7 @@ def build_network(
     activation="relu",
     dropout=0.0,
     batch_normalization=False,
+    numeric_embedding=None,
     output_activation=None,
     head=None,
     seed=0,
@@ -45,7 +48,7 @@ def build_network(
 ):
     """Build a multilayer perceptron as a Keras functional model.
 
-    The network is ``Input -> [Flatten] -> (Dense -> [BatchNormalization] ->
+    The network is ``Input -> [Flatten | PeriodicEmbedding] -> (Dense -> [BatchNormalization] ->
     Activation -> [Dropout]) * depth -> Dense(n_outputs) -> [head]``.
 
     Parameters
@@ -64,6 +67,10 @@ def build_network(
         hidden layer.
     batch_normalization : bool, default=False
         Whether to normalize each hidden layer's pre-activations.
+    numeric_embedding : dict or None, default=None
+        Arguments of a ``PeriodicEmbedding`` layer put after the input
+        (``columns``, ``frequencies``, ``units``, ``sigma``; see
+        ``embedding.py``), or None for none.
     output_activation : str or None, default=None
         Activation of the output ``Dense`` layer itself.
     head : keras.layers.Layer or None, default=None
@@ -107,6 +114,13 @@ def build_network(
     x = inputs
     if len(input_shape) > 1:
         x = keras.layers.Flatten(name="flatten")(x)
+    if numeric_embedding is not None:
+        # Seeded after every other layer, so that the layers of a network
+        # without the embedding get the seeds they always had.
+        embedding = periodic_embedding_class()(
+            **numeric_embedding, seed=seed + 2 * len(hidden_layer_sizes) + 2, name="embedding"
+        )
+        x = embedding(x)
     for depth, (units, rate) in enumerate(zip(hidden_layer_sizes, rates, strict=True), start=1):
         x = keras.layers.Dense(
             units,

@@ -22,6 +22,7 @@ import scipy.sparse as sp
 from scipy.special import expit
 
 from .._training.backends import get_backend
+from .embedding import periodic_embedding
 
 # The layers the NumPy forward pass computes: those of build_network. A
 # network with any other layer (a user's body) is run by Keras instead.
@@ -33,6 +34,7 @@ NUMPY_LAYERS = {
     "Dense",
     "BatchNormalization",
     "Activation",
+    "PeriodicEmbedding",  # numeric_embedding (see _network/embedding.py)
 }
 
 # Rows per call when a network is run by Keras. Shorter calls are padded to
@@ -115,6 +117,9 @@ def forward(model, X, until="output"):
             x = (x - mean) * scale + np.asarray(to_numpy(layer.beta), dtype=dtype)
         elif kind == "Activation":
             x = _activate(x, layer.activation)
+        elif kind == "PeriodicEmbedding":
+            weights = (layer.coefficients, layer.projection, layer.projection_bias)
+            x = periodic_embedding(x, layer.columns, *(to_numpy(w) for w in weights))
         else:
             raise TypeError(
                 f"skdnn cannot predict through a {kind} layer; the network must be "
