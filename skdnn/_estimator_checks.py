@@ -39,8 +39,8 @@ def expected_failed_checks(estimator):
     checks fail on most backend and estimator pairs and pass on a few by
     chance. Given these, ``check_estimator`` reports them as expected
     failures and still requires every other check to pass. A
-    :class:`~skdnn.DNNRegressor` with ``numeric_embedding="auto"`` (the
-    default) also fails ``check_regressor_data_not_an_array``, which fits
+    :class:`~skdnn.DNNRegressor` with ``numeric_embedding="auto"`` also
+    fails ``check_regressor_data_not_an_array``, which fits
     once on a DataFrame and once on the same numbers as an array: only the
     DataFrame's columns are embedded, so the two networks differ.
 

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-from conftest import ESTIMATORS, FAST, assert_reproduced, matmul_tolerance, predictions
+from conftest import ESTIMATORS, assert_reproduced, matmul_tolerance, predictions
+from conftest import FAST as PLAIN
 from sklearn import model_selection as sk
 from sklearn.base import is_classifier
 from sklearn.exceptions import ConvergenceWarning
@@ -23,6 +24,9 @@ from skdnn._network.embedding import periodic_embedding, periodic_embedding_clas
 from skdnn._network.inference import forward
 from skdnn._training import population
 from skdnn._training.objective import kernel_indices
+
+# The embedding is opt-in: "auto" embeds a DataFrame's numeric columns.
+FAST = {**PLAIN, "numeric_embedding": "auto"}
 
 
 @pytest.fixture(autouse=True)
@@ -122,7 +126,7 @@ def test_the_encoder_knows_the_numeric_columns_of_its_output():
 def test_a_frame_is_embedded_and_an_array_trains_the_network_it_always_did(Estimator, data_for):
     X, y = _table(Estimator)
     est = Estimator(**FAST).fit(X, y)
-    plain = Estimator(numeric_embedding=None, **FAST).fit(X, y)
+    plain = Estimator(**{**FAST, "numeric_embedding": None}).fit(X, y)
     assert "embedding" not in _layers(plain) and "numeric_embedding" not in plain._architecture
     assert _layers(est) == ["input", "embedding", *_layers(plain)[1:]]
     # size and age, not city's two one-hot columns (between them).
@@ -133,9 +137,9 @@ def test_a_frame_is_embedded_and_an_array_trains_the_network_it_always_did(Estim
     auto = Estimator(**FAST).fit(X, y)
     assert _layers(auto) == _layers(plain) and "numeric_embedding" not in auto._architecture
     assert len(auto.model_.weights) == 4  # the hidden and output layers' only
-    none = Estimator(numeric_embedding=None, **FAST).fit(X, y)
+    none = Estimator(**{**FAST, "numeric_embedding": None}).fit(X, y)
     assert_reproduced(predictions(auto, X), predictions(none, X))
-    periodic = Estimator(numeric_embedding="periodic", **FAST).fit(X, y)
+    periodic = Estimator(**{**FAST, "numeric_embedding": "periodic"}).fit(X, y)
     assert periodic._architecture["numeric_embedding"]["columns"] == tuple(range(X.shape[1]))
     assert _layers(periodic) == ["input", "embedding", *_layers(plain)[1:]]
 
@@ -143,7 +147,7 @@ def test_a_frame_is_embedded_and_an_array_trains_the_network_it_always_did(Estim
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
 def test_sparse_input_is_never_embedded(Estimator, data_for):
     X, y = data_for(Estimator)
-    est = Estimator(numeric_embedding="periodic", **FAST).fit(sp.csr_matrix(X), y)
+    est = Estimator(**{**FAST, "numeric_embedding": "periodic"}).fit(sp.csr_matrix(X), y)
     assert "embedding" not in _layers(est)
 
 
@@ -152,7 +156,7 @@ def test_sparse_input_is_never_embedded(Estimator, data_for):
 def test_numpy_predictions_are_keras_predictions(Estimator, data_for, dtype):
     X, y = data_for(Estimator)
     X = X.astype(dtype)
-    est = Estimator(numeric_embedding="periodic", **FAST).fit(X, y)
+    est = Estimator(**{**FAST, "numeric_embedding": "periodic"}).fit(X, y)
     ours = forward(est.model_, X, until=est.model_.layers[-1].name)
     assert ours.dtype == dtype
     keras_output = est.model_.predict(X.astype(np.float32), verbose=0)
@@ -202,7 +206,9 @@ def test_grid_search_on_a_frame_matches_scikit_learns(Estimator, monkeypatch):
     claimed, original = [], population.claim
     monkeypatch.setattr(population, "claim", lambda *a: claimed.append(original(*a)) or claimed[-1])
     X, y = _table(Estimator)
-    estimator = Estimator(hidden_layer_sizes=(8,), epochs=4, random_state=0)
+    estimator = Estimator(
+        hidden_layer_sizes=(8,), epochs=4, random_state=0, numeric_embedding="auto"
+    )
     grid = {"learning_rate": [0.003, 0.03], "alpha": [1e-4, 1.0]}
     ours = model_selection.GridSearchCV(estimator, grid, cv=3).fit(X, y)
     theirs = sk.GridSearchCV(estimator, grid, cv=3).fit(X, y)
