@@ -1126,10 +1126,7 @@ def _train_members(work, plans):
         )
         for plan in plans
     ]
-    if all(
-        not plan.callbacks and plan.spec.strategy is None and plan.spec.key() is not None
-        for plan in plans
-    ):
+    if all(population.trains_together(plan) for plan in plans):
         population.train_fits(fits)
     results = []
     for fit in fits:

@@ -28,11 +28,8 @@ def _fit(estimator, X, y, **kwargs):
 
 
 @pytest.fixture(scope="module")
-def classification():
-    X, y = make_classification(
-        n_samples=120, n_features=6, n_informative=4, n_classes=3, random_state=0
-    )
-    return X.astype(np.float32), y
+def classification(classification_data):
+    return classification_data  # conftest's: 3 classes, float32
 
 
 @pytest.fixture(scope="module")

@@ -98,9 +98,16 @@ def prepare_fit(estimator, X, y, sample_weight=None):
             plan = work._prepare(X, y, sample_weight, False, False, None)
     except Exception:
         return None
-    if plan.callbacks or plan.spec.strategy is not None or plan.spec.key() is None:
+    if not trains_together(plan):
         return None
     return Fit(estimator, key, work, plan, warnings=[(w.message, w.category) for w in caught])
+
+
+def trains_together(plan):
+    """Whether the fit ``plan`` prepares can share a population: no Keras
+    callbacks (they see one model), no distribution strategy, and a trainer
+    identified by value."""
+    return not plan.callbacks and plan.spec.strategy is None and plan.spec.key() is not None
 
 
 def train_fits(fits):
