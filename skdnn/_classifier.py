@@ -253,7 +253,7 @@ class DNNClassifier(ClassifierTaskMixin, MLPNetworkMixin, BaseDNN):
         distribution=None,
         categorical_features="from_dtype",
         numeric_scaling="auto",
-        numeric_embedding=None,
+        numeric_embedding="auto",
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation

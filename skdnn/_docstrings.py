@@ -233,7 +233,7 @@ keras.optimizers.schedules.LearningRateSchedule, default=1e-3
         ``x / sqrt(1 + (x / 3)**2)``, as pytabkit's RealMLP does: heavy tails
         and outliers stay within about (-3, 3). None scales nothing.
 
-    numeric_embedding : {"auto", "periodic"} or None, default=None
+    numeric_embedding : {"auto", "periodic"} or None, default="auto"
         How numeric columns enter the network. ``"periodic"`` embeds each
         (after scaling) in 16 units: ``ReLU(W [sin(2 pi c x), cos(2 pi c
         x)] + b)`` with 16 trainable frequencies ``c`` (initially normal with
@@ -243,11 +243,14 @@ keras.optimizers.schedules.LearningRateSchedule, default=1e-3
         column at thresholds, as trees do. The one-hot columns of categories
         and the missing-value indicators the estimator encodes pass
         unchanged, and ``alpha`` does not penalize the embedding. On tables
-        it closes most of the gap to gradient boosting, at several times the
-        fit time (see "skdnn on tabular data" in the documentation). ``"auto"`` embeds
-        the numeric columns of a pandas DataFrame and leaves arrays, sparse
-        matrices and images as they are; ``"periodic"`` embeds the columns
-        of any dense 2-D input; None embeds nothing.""",
+        it closes most of the gap to gradient boosting (see "skdnn on tabular
+        data" in the documentation). ``"auto"`` embeds the numeric columns of
+        a pandas DataFrame with named columns (those scikit-learn records in
+        ``feature_names_in_``) and leaves arrays, DataFrames without column
+        names, sparse matrices and images as they are, so that the networks
+        of the Keras tutorials, fitted on arrays, stay what they were;
+        ``"periodic"`` embeds the columns of any dense 2-D input; None embeds
+        nothing.""",
     "fitted_attributes": """\
     model_ : keras.Model
         The trained Keras network, compiled with its optimizer and loss:

@@ -5,20 +5,11 @@ checks an estimator is expected to fail, each with its reason; this module is
 the one place that lists skdnn's, for its own test suite and for users.
 """
 
-from sklearn.base import is_regressor
-
 FLOAT32_TRAINING = (
     "Training runs in float32 (as Keras does): integer sample weights and repeated "
     "rows sum the losses and gradients in a different order, so the predictions "
     "differ by 1e-7 to 1e-6 relative; the check asks for 1e-7, float32's "
     "precision (1.2e-7)."
-)
-
-FRAME_EMBEDDING = (
-    "numeric_embedding='auto' embeds the numeric columns of a DataFrame and not an "
-    "array's, so the check's fits on a DataFrame and on the same numbers as an array "
-    "train different networks, whose predictions differ by more than its 0.01; a "
-    "classifier's predicted classes agree."
 )
 
 _EXPECTED_FAILED_CHECKS = {
@@ -38,18 +29,13 @@ def expected_failed_checks(estimator):
     sum in different orders: their predictions differ by 1e-7 to 1e-6, so the
     checks fail on most backend and estimator pairs and pass on a few by
     chance. Given these, ``check_estimator`` reports them as expected
-    failures and still requires every other check to pass. A
-    :class:`~skdnn.DNNRegressor` with ``numeric_embedding="auto"`` also
-    fails ``check_regressor_data_not_an_array``, which fits
-    once on a DataFrame and once on the same numbers as an array: only the
-    DataFrame's columns are embedded, so the two networks differ.
+    failures and still requires every other check to pass.
 
     Parameters
     ----------
     estimator : estimator instance
-        One of skdnn's estimators. The list depends on it only through the
-        regressor's ``numeric_embedding``; the argument lets this function be
-        passed as it is to
+        One of skdnn's estimators. The list is the same for all of them;
+        the argument lets this function be passed as it is to
         :func:`~sklearn.utils.estimator_checks.parametrize_with_checks`.
 
     Returns
@@ -76,7 +62,4 @@ def expected_failed_checks(estimator):
     ...     estimator, expected_failed_checks=expected_failed_checks(estimator)
     ... )  # doctest: +SKIP
     """
-    checks = dict(_EXPECTED_FAILED_CHECKS)
-    if is_regressor(estimator) and getattr(estimator, "numeric_embedding", None) == "auto":
-        checks["check_regressor_data_not_an_array"] = FRAME_EMBEDDING
-    return checks
+    return dict(_EXPECTED_FAILED_CHECKS)

@@ -318,12 +318,6 @@ class FeatureEncoder:
     # What the network's input holds
     # ------------------------------------------------------------------
     @property
-    def fitted_on_frame(self):
-        """Whether the encoder was fitted on a DataFrame (whose column
-        dtypes it keeps)."""
-        return self.numeric_dtypes_ is not None
-
-    @property
     def numeric_columns_(self):
         """The positions, in the encoded input, of the columns that hold a
         numeric column's values: not one-hot nor missing-value indicator

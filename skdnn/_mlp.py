@@ -89,14 +89,17 @@ class MLPNetworkMixin:
         input encoder: none (no entry, so that a network without it is
         described as before) or the ``PeriodicEmbedding``'s arguments.
 
-        ``"auto"`` embeds the numeric columns of a DataFrame only: arrays
-        (often already features a network was tuned on, as in the Keras
-        tutorials) train the plain network.
+        ``"auto"`` embeds the numeric columns of a table with named columns
+        only (a DataFrame whose column names scikit-learn records in
+        ``feature_names_in_``, set on this working copy by ``_check_data``):
+        arrays, often features a network was tuned on as in the Keras
+        tutorials, train the plain network, and so does a DataFrame that only
+        wraps an array's numbers, so that the two fit the same network.
         """
         features = self._feature_encoder
         if self.numeric_embedding is None or features is None:
             return {}
-        if self.numeric_embedding == "auto" and not features.fitted_on_frame:
+        if self.numeric_embedding == "auto" and not hasattr(self, "feature_names_in_"):
             return {}
         columns = features.numeric_columns_  # none for sparse input and images
         if not columns:

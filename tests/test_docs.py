@@ -90,7 +90,7 @@ def test_docs_name_exactly_the_expected_failed_checks(page):
     estimators = (
         skdnn.DNNClassifier(),
         skdnn.DNNRegressor(),
-        skdnn.DNNRegressor(numeric_embedding="auto"),  # the docs say what it adds
+        skdnn.DNNRegressor(numeric_embedding=None),
         skdnn.KerasClassifier(),
     )
     assert named == set().union(*(skdnn.expected_failed_checks(est) for est in estimators))

@@ -25,7 +25,7 @@ from skdnn._network.inference import forward
 from skdnn._training import population
 from skdnn._training.objective import kernel_indices
 
-# The embedding is opt-in: "auto" embeds a DataFrame's numeric columns.
+# "auto", the default, embeds the numeric columns of a DataFrame with named columns.
 FAST = {**PLAIN, "numeric_embedding": "auto"}
 
 
@@ -108,12 +108,12 @@ def test_the_encoder_knows_the_numeric_columns_of_its_output():
     encoded = encoder.fit_validate(DNNRegressor(), X)
     # size, city (3 one-hot), plan (2), age, then size's missing indicator.
     assert encoded.shape == (4, 8)
-    assert encoder.numeric_columns_ == [0, 6] and encoder.fitted_on_frame
+    assert encoder.numeric_columns_ == [0, 6]
     saved = FeatureEncoder().set_state(encoder.get_state())
-    assert saved.numeric_columns_ == [0, 6] and saved.fitted_on_frame
+    assert saved.numeric_columns_ == [0, 6]
     array = FeatureEncoder()
     array.fit_validate(DNNRegressor(), X[["size", "age"]].to_numpy())
-    assert array.numeric_columns_ == [0, 1] and not array.fitted_on_frame
+    assert array.numeric_columns_ == [0, 1]
     sparse = FeatureEncoder()
     sparse.fit_validate(DNNRegressor(), sp.csr_matrix(np.eye(3)), accept_sparse="csr")
     assert sparse.numeric_columns_ == []
@@ -139,6 +139,12 @@ def test_a_frame_is_embedded_and_an_array_trains_the_network_it_always_did(Estim
     assert len(auto.model_.weights) == 4  # the hidden and output layers' only
     none = Estimator(**{**FAST, "numeric_embedding": None}).fit(X, y)
     assert_reproduced(predictions(auto, X), predictions(none, X))
+    # A DataFrame that only wraps an array's numbers (no column names, as
+    # scikit-learn's checks make) trains the plain network too.
+    unnamed = Estimator(**FAST).fit(pd.DataFrame(X), y)
+    assert _layers(unnamed) == _layers(plain) and "numeric_embedding" not in unnamed._architecture
+    unnamed_none = Estimator(**{**FAST, "numeric_embedding": None}).fit(pd.DataFrame(X), y)
+    assert_reproduced(predictions(unnamed, X), predictions(unnamed_none, X))
     periodic = Estimator(**{**FAST, "numeric_embedding": "periodic"}).fit(X, y)
     assert periodic._architecture["numeric_embedding"]["columns"] == tuple(range(X.shape[1]))
     assert _layers(periodic) == ["input", "embedding", *_layers(plain)[1:]]
