@@ -372,7 +372,7 @@ default=None
             else:
                 del work.model_
             results = _train_members(work, plans)
-            self._commit_ensemble(work, plans, results)
+            self._commit(work, plans, results)
             plan, result = plans[0], _ensemble_outcome(results)
         else:
             work = object.__new__(type(self))
@@ -381,7 +381,7 @@ default=None
             plan.observer = task.observer(work, plan)
             result = work._train(plan)
         if self.n_ensemble == 1 or trained is not None:
-            self._commit(work, plan, result)
+            self._commit(work, [plan], [result])
         task.end()
         if result.interrupted and vars(self).get("_made_by_clone"):
             # A meta-estimator's fit: stop it too (see __sklearn_clone__).
@@ -923,52 +923,22 @@ default=None
             attributes[name] = values[name] if name in values else getattr(plan.encoder, name)
         return attributes
 
-    def _commit(self, work, plan, result):
-        """Make the working copy's result the estimator's fitted state."""
-        n_iter = (work.n_iter_ if plan.warm else 0) + result.n_epochs
-        loss_curve = result.history.get("loss", [])
-        if plan.config.early_stopping:
-            # In scikit-learn's MLP units: the score (accuracy or R^2) of the
-            # restored weights on the validation data.
-            validation = plan.validation
-            best = (
-                None,
-                plan.encoder.score(
-                    validation.y, result.validation_output, validation.sample_weight
-                ),
-            )
-        else:
-            best = (min(loss_curve) if loss_curve else None), None
-        attributes = work._fitted_attributes(plan, plan.model, n_iter, result.history, best)
-        vars(work).update(attributes, callbacks_=plan.callbacks)
-        # Nothing below can fail on checked input: the commit itself.
-        if plan.recompile is not None:
-            optimizer, loss, metrics = plan.recompile
-            plan.model.compile(optimizer=optimizer, loss=loss, metrics=metrics or None)
-        plan.folding.fold(result.state).assign_to(plan.model)
-        for callback in plan.callbacks:
-            callback.set_model(plan.model)
-        vars(self).clear()
-        vars(self).update(vars(work))
+    def _commit(self, work, plans, results):
+        """Make the working copy's result the estimator's fitted state.
 
-    def _commit_ensemble(self, work, plans, results):
-        """Make the working copy's ensemble the estimator's fitted state:
-        ``model_`` averages the members (see ``build_ensemble``); the
-        history, epochs and scores summarize theirs."""
-        members = []
-        for plan, result in zip(plans, results, strict=True):
-            # The commit itself (see _commit): a continued member's network
-            # is the fitted one.
-            if plan.recompile is not None:
-                optimizer, loss, metrics = plan.recompile
-                plan.model.compile(optimizer=optimizer, loss=loss, metrics=metrics or None)
-            plan.folding.fold(result.state).assign_to(plan.model)
-            members.append(plan.model)
+        ``plans`` and ``results`` are one network's, or each member's of an
+        ensemble, whose ``model_`` averages them (see ``build_ensemble``)
+        and whose history, epochs and validation score summarize theirs.
+        """
         plan = plans[0]
-        model = build_ensemble(members, plan.architecture["input_shape"], plan.spec.sparse_input)
-        history = _mean_history([result.history for result in results])
+        if len(results) == 1:
+            history = results[0].history
+        else:
+            history = _mean_history([result.history for result in results])
         n_iter = (work.n_iter_ if plan.warm else 0) + max(r.n_epochs for r in results)
         if plan.config.early_stopping:
+            # In scikit-learn's MLP units: the score (accuracy or R^2) of the
+            # restored weights on the validation data, the members' mean.
             scores = [
                 p.encoder.score(p.validation.y, r.validation_output, p.validation.sample_weight)
                 for p, r in zip(plans, results, strict=True)
@@ -976,6 +946,19 @@ default=None
             best = None, float(np.mean(scores))
         else:
             best = (min(history["loss"]) if history.get("loss") else None), None
+        # Nothing below can fail on checked input: the commit itself. A
+        # continued network is the fitted one, recompiled if it must be.
+        for member, result in zip(plans, results, strict=True):
+            if member.recompile is not None:
+                optimizer, loss, metrics = member.recompile
+                member.model.compile(optimizer=optimizer, loss=loss, metrics=metrics or None)
+            member.folding.fold(result.state).assign_to(member.model)
+        if len(plans) == 1:
+            model = plan.model
+        else:
+            members = [member.model for member in plans]
+            shape = plan.architecture["input_shape"]
+            model = build_ensemble(members, shape, plan.spec.sparse_input)
         attributes = work._fitted_attributes(plan, model, n_iter, history, best)
         vars(work).update(attributes, callbacks_=plan.callbacks)
         for callback in plan.callbacks:
