@@ -11,8 +11,13 @@ _SHARED = {
         Keras activation of the hidden layers (``"relu"``, ``"tanh"``,
         ``"gelu"``, ``"sigmoid"``, ...).
 
-    dropout : float or sequence of float, default=0.0
+    dropout : "auto", float or sequence of float, default="auto"
         Dropout rate after every hidden layer, or one rate per hidden layer.
+        ``"auto"`` is 0.15 in a network that embeds numeric columns (see
+        ``numeric_embedding``: by default a DataFrame's), as in pytabkit's
+        RealMLP-TD, which scored better on tables (see "skdnn on tabular
+        data" in the documentation), and 0 otherwise: a network fitted on an
+        array is the tutorials' plain one.
 
     batch_normalization : bool, default=False
         Whether each hidden layer normalizes its pre-activations
@@ -221,13 +226,15 @@ keras.optimizers.schedules.LearningRateSchedule, default=1e-3
         input has one unit per encoded column.
 
     numeric_scaling : {"auto", "standard", "robust"} or None, default="auto"
-        How numeric columns are scaled before the network. ``"auto"``
-        standardizes the numeric columns of a pandas DataFrame (a table the
-        network gets raw: centred on their training mean and divided by
-        their standard deviation, as a ``StandardScaler`` does) and leaves
-        arrays as they are, the tutorials' way (scale them yourself, for
-        instance with a ``StandardScaler`` in a pipeline, or pixels by
-        1/255). ``"standard"`` scales any dense 2-D input so. ``"robust"``
+        How numeric columns are scaled before the network. ``"auto"`` scales
+        the numeric columns of a pandas DataFrame (a table the network gets
+        raw): robustly (as ``"robust"``) where they get periodic embeddings
+        (``numeric_embedding``), else standardized (centred on their
+        training mean and divided by their standard deviation, as a
+        ``StandardScaler`` does); it leaves arrays as they are, the
+        tutorials' way (scale them yourself, for instance with a
+        ``StandardScaler`` in a pipeline, or pixels by 1/255).
+        ``"standard"`` standardizes any dense 2-D input. ``"robust"``
         centres on the median, divides by the interquartile range over
         1.349 (the standard deviation of normal data) and clips softly,
         ``x / sqrt(1 + (x / 3)**2)``, as pytabkit's RealMLP does: heavy tails

@@ -16,8 +16,9 @@ take categories and missing values natively:
   prediction in a column that had none at fit are imputed with its median
   (without an indicator);
 * numeric columns are scaled when ``numeric_scaling`` asks for it (by
-  default, those of a DataFrame, standardized as a ``StandardScaler``
-  would); ``"robust"`` centres them on their training median, divides them
+  default, those of a DataFrame: standardized as a ``StandardScaler``
+  would, or robustly where they get periodic embeddings, the pair RealMLP
+  uses); ``"robust"`` centres them on their training median, divides them
   by a robust spread (the interquartile range over 1.349, a normal
   distribution's standard deviation) and clips them softly,
   ``x / sqrt(1 + (x / 3)**2)``, as pytabkit's RealMLP does;
@@ -62,11 +63,17 @@ class FeatureEncoder:
         ``category``, ``object`` and ``string`` columns), None (none), or
         column indices, column names or a boolean mask.
     numeric_scaling : {"auto", "standard", "robust"} or None, default="auto"
-        How to scale numeric columns: ``"auto"`` standardizes those of a
-        pandas DataFrame and leaves arrays as they are; ``"standard"``
-        (mean and standard deviation) and ``"robust"`` (median,
-        interquartile range and soft clipping) scale those of any dense
-        table; None scales none.
+        How to scale numeric columns: ``"auto"`` scales those of a pandas
+        DataFrame, robustly when the network embeds them (see
+        ``numeric_embedding``) and else standardized, and leaves arrays as
+        they are; ``"standard"`` (mean and standard deviation) and
+        ``"robust"`` (median, interquartile range and soft clipping) scale
+        those of any dense table; None scales none.
+    numeric_embedding : {"auto", "periodic"} or None, default=None
+        The estimator's: whether the network gives the numeric columns
+        periodic embeddings (``"auto"``: a DataFrame's with named columns).
+        It only chooses what ``"auto"`` scaling does, when the encoder is
+        fitted: the fitted state holds the scaling.
 
     Attributes
     ----------
@@ -87,12 +94,16 @@ class FeatureEncoder:
         The positions of the numeric columns in the encoded input.
     """
 
-    def __init__(self, categorical_features="from_dtype", numeric_scaling="auto"):
+    def __init__(
+        self, categorical_features="from_dtype", numeric_scaling="auto", numeric_embedding=None
+    ):
         self.categorical_features = categorical_features
         self.numeric_scaling = numeric_scaling
+        self.numeric_embedding = numeric_embedding
 
     def get_params(self):
-        """The parameters, as plain data: what a warm start must find unchanged."""
+        """The parameters, as plain data: what a warm start must find unchanged
+        (not ``numeric_embedding``: the network's architecture records it)."""
         value = self.categorical_features
         if not (value is None or isinstance(value, str)):
             value = np.asarray(value).tolist()
@@ -102,8 +113,13 @@ class FeatureEncoder:
         """How this fit scales the numeric columns of ``X``: "standard",
         "robust" or None."""
         if self.numeric_scaling == "auto":
-            table = hasattr(X, "columns") and hasattr(X, "dtypes")
-            return "standard" if table else None
+            if not (hasattr(X, "columns") and hasattr(X, "dtypes")):
+                return None
+            # Soft clipping keeps a periodic embedding's inputs in a range its
+            # frequencies were drawn for; measured better with it, and worse
+            # without it (benchmarks/bench_tabular.py).
+            embedded = embeds_columns(self.numeric_embedding, X.columns)
+            return "robust" if embedded else "standard"
         return self.numeric_scaling
 
     # ------------------------------------------------------------------
@@ -505,6 +521,16 @@ class _Table:
 
     def name(self, index):
         return self._frame.columns[index] if self._frame is not None else index
+
+
+def embeds_columns(numeric_embedding, columns):
+    """Whether ``numeric_embedding`` gives numeric columns periodic
+    embeddings, for input whose column labels are ``columns`` (None for an
+    array): ``"periodic"`` always, ``"auto"`` when the columns are named, as
+    scikit-learn requires of the ``feature_names_in_`` it records."""
+    if numeric_embedding == "auto":
+        return columns is not None and len(columns) > 0 and all(isinstance(c, str) for c in columns)
+    return numeric_embedding == "periodic"
 
 
 def _is_table(X):

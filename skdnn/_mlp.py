@@ -16,10 +16,16 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._features import FeatureEncoder
+from ._features import FeatureEncoder, embeds_columns
 from ._keras_names import check_activation
 from ._network.build import NetworkRecipe, build_network
 from ._network.embedding import FREQUENCIES, SIGMA, UNITS
+
+# dropout="auto": the rate after each hidden layer of a network that embeds
+# numeric columns (a table's), RealMLP-TD's. Measured better than none on 12
+# tables and on 6 others (benchmarks/bench_tabular.py); a plain network on
+# arrays, the tutorials', keeps none.
+TABLE_DROPOUT = 0.15
 
 
 class MLPNetworkMixin:
@@ -31,7 +37,7 @@ class MLPNetworkMixin:
     _parameter_constraints = {
         "hidden_layer_sizes": [Interval(Integral, 1, None, closed="left"), "array-like"],
         "activation": [str],
-        "dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
+        "dropout": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="left"), "array-like"],
         "batch_normalization": ["boolean"],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "categorical_features": [StrOptions({"from_dtype"}), "array-like", None],
@@ -41,7 +47,9 @@ class MLPNetworkMixin:
 
     def _make_feature_encoder(self):
         """The unfitted input encoder: categories one-hot, NaN imputed."""
-        return FeatureEncoder(self.categorical_features, self.numeric_scaling)
+        return FeatureEncoder(
+            self.categorical_features, self.numeric_scaling, self.numeric_embedding
+        )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -66,7 +74,11 @@ class MLPNetworkMixin:
                 f"integers, one per hidden layer, e.g. 100, (100,) or (100, 50); got "
                 f"{self.hidden_layer_sizes!r}."
             )
-        dropout = np.asarray(self.dropout, dtype=float)
+        embedding = self._numeric_embedding()
+        if isinstance(self.dropout, str):  # "auto"
+            dropout = np.asarray(TABLE_DROPOUT if embedding else 0.0)
+        else:
+            dropout = np.asarray(self.dropout, dtype=float)
         if dropout.ndim > 1 or (dropout.ndim == 1 and len(dropout) != len(sizes)):
             raise ValueError(
                 f"dropout must be a float or one rate per hidden layer "
@@ -81,7 +93,7 @@ class MLPNetworkMixin:
             "activation": self.activation,
             "dropout": tuple(np.broadcast_to(dropout, len(sizes)).tolist()),
             "batch_normalization": bool(self.batch_normalization),
-            **self._numeric_embedding(),
+            **embedding,
         }
 
     def _numeric_embedding(self):
@@ -97,9 +109,8 @@ class MLPNetworkMixin:
         wraps an array's numbers, so that the two fit the same network.
         """
         features = self._feature_encoder
-        if self.numeric_embedding is None or features is None:
-            return {}
-        if self.numeric_embedding == "auto" and not hasattr(self, "feature_names_in_"):
+        names = getattr(self, "feature_names_in_", None)
+        if features is None or not embeds_columns(self.numeric_embedding, names):
             return {}
         columns = features.numeric_columns_  # none for sparse input and images
         if not columns:

@@ -201,7 +201,7 @@ class DNNRegressor(RegressorTaskMixin, MLPNetworkMixin, BaseDNN):
         self,
         hidden_layer_sizes=(100,),
         activation="relu",
-        dropout=0.0,
+        dropout="auto",
         batch_normalization=False,
         alpha=1e-4,
         optimizer="adam",
