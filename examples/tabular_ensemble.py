@@ -6,7 +6,9 @@ A raw table, an ensemble and its uncertainty
 A :class:`~skdnn.DNNRegressor` takes a pandas DataFrame as it is: a text
 column, a category column and missing numbers need no ``ColumnTransformer``
 (categories are one-hot, missing numbers the training median with an
-indicator, numeric columns standardized). With ``n_ensemble=5`` it trains
+indicator, numeric columns standardized; a table of 500 rows or more would
+also get periodic embeddings of its numeric columns, scaled robustly, and
+dropout). With ``n_ensemble=5`` it trains
 five networks from different seeds together and averages them, and
 ``predict(X, return_std=True)`` says how much they disagree.
 

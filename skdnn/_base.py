@@ -28,6 +28,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from ._features import TABLE_MIN_SAMPLES
 from ._keras_names import OPTIMIZERS, copy_callbacks, make_optimizer
 from ._network.build import ModelRecipe, training_output
 from ._network.ensemble import build_ensemble, ensemble_members
@@ -56,7 +57,7 @@ _SPARSE_FORMATS = ("csr", "csc", "coo")
 # when the stopping rule watches the training loss, the second when it
 # watches held-out data, which stops it long before the cap on most data
 # (benchmarks/bench_tabular.py).
-AUTO_EARLY_STOPPING_MIN_SAMPLES = 500
+AUTO_EARLY_STOPPING_MIN_SAMPLES = TABLE_MIN_SAMPLES
 AUTO_EPOCHS = {False: 200, True: 1000}
 
 # Seeds drawn from ``random_state`` in this order, so that adding a new use

@@ -16,7 +16,7 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._features import FeatureEncoder, embeds_columns
+from ._features import FeatureEncoder
 from ._keras_names import check_activation
 from ._network.build import NetworkRecipe, build_network
 from ._network.embedding import FREQUENCIES, SIGMA, UNITS
@@ -102,15 +102,16 @@ class MLPNetworkMixin:
         described as before) or the ``PeriodicEmbedding``'s arguments.
 
         ``"auto"`` embeds the numeric columns of a table with named columns
-        only (a DataFrame whose column names scikit-learn records in
-        ``feature_names_in_``, set on this working copy by ``_check_data``):
-        arrays, often features a network was tuned on as in the Keras
-        tutorials, train the plain network, and so does a DataFrame that only
-        wraps an array's numbers, so that the two fit the same network.
+        and at least ``TABLE_MIN_SAMPLES`` rows only, as the encoder decided
+        when it was fitted (``embedded_``; a warm start keeps it): arrays,
+        often features a network was tuned on as in the Keras tutorials,
+        train the plain network, and so does a DataFrame that only wraps an
+        array's numbers, so that the two fit the same network.
         """
         features = self._feature_encoder
-        names = getattr(self, "feature_names_in_", None)
-        if features is None or not embeds_columns(self.numeric_embedding, names):
+        if features is None or self.numeric_embedding is None:
+            return {}
+        if self.numeric_embedding == "auto" and not features.embedded_:
             return {}
         columns = features.numeric_columns_  # none for sparse input and images
         if not columns:

@@ -18,7 +18,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 import skdnn
 from skdnn import DNNRegressor, model_selection
-from skdnn._features import FeatureEncoder
+from skdnn._features import TABLE_MIN_SAMPLES, FeatureEncoder
 from skdnn._network.build import build_network
 from skdnn._network.embedding import periodic_embedding, periodic_embedding_class
 from skdnn._network.inference import forward
@@ -36,8 +36,9 @@ def _quiet():
         yield
 
 
-def _table(Estimator, n=60):
-    """Two numeric columns and a categorical one (one-hot: not embedded)."""
+def _table(Estimator, n=TABLE_MIN_SAMPLES):
+    """Two numeric columns and a categorical one (one-hot: not embedded);
+    by default as few rows as "auto" embeds."""
     rng = np.random.RandomState(0)
     X = pd.DataFrame(
         {
@@ -133,6 +134,12 @@ def test_a_frame_is_embedded_and_an_array_trains_the_network_it_always_did(Estim
     assert _layers(est) == embedded
     assert est.model_.get_layer("hidden_1_dropout").rate == pytest.approx(0.15)
     assert _layers(Estimator(**{**FAST, "dropout": 0.0}).fit(X, y)) == embedded[:4] + embedded[5:]
+    # A smaller table trains the plain network: it would overfit.
+    small = Estimator(**FAST).fit(X[: TABLE_MIN_SAMPLES - 1], y[: TABLE_MIN_SAMPLES - 1])
+    assert _layers(small) == _layers(plain) and not small._feature_encoder.clip_
+    # Continuing it on more rows keeps the network it built.
+    small.set_params(warm_start=True).fit(X, y)
+    assert _layers(small) == _layers(plain)
     # size and age, not city's two one-hot columns (between them).
     assert est._architecture["numeric_embedding"]["columns"] == (0, 3)
     assert est.model_.get_layer("hidden_1").kernel.shape[0] == 2 * 16 + 2
@@ -218,7 +225,7 @@ def test_warm_starts_and_partial_fit_keep_the_embedding(Estimator):
 def test_grid_search_on_a_frame_matches_scikit_learns(Estimator, monkeypatch):
     claimed, original = [], population.claim
     monkeypatch.setattr(population, "claim", lambda *a: claimed.append(original(*a)) or claimed[-1])
-    X, y = _table(Estimator)
+    X, y = _table(Estimator, 800)  # each split trains on 533 rows: embedded
     # No dropout: PyTorch's populations decline dropout layers.
     estimator = Estimator(
         hidden_layer_sizes=(8,), epochs=4, random_state=0, numeric_embedding="auto", dropout=0.0

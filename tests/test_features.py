@@ -26,7 +26,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 import skdnn
 from skdnn import DNNClassifier, KerasClassifier, KerasRegressor, _features, model_selection
-from skdnn._features import FeatureEncoder
+from skdnn._features import TABLE_MIN_SAMPLES, FeatureEncoder
 from skdnn._persistence import from_json_value, to_json_value
 from skdnn._training import population
 
@@ -150,8 +150,9 @@ def test_robust_scaling_centres_on_the_median_and_clips_softly():
     "numeric_scaling, numeric_embedding, scaled",
     [
         ("auto", None, "standard"),
-        # "auto" scales robustly the columns that get periodic embeddings.
-        ("auto", "auto", "robust"),
+        # "auto" scales robustly the columns that get periodic embeddings:
+        # "periodic" always, "auto" from TABLE_MIN_SAMPLES rows.
+        ("auto", "auto", "standard"),
         ("auto", "periodic", "robust"),
         ("standard", "auto", "standard"),
         ("robust", None, "robust"),
@@ -181,10 +182,20 @@ def test_numeric_scaling_of_a_numeric_frame(numeric_scaling, numeric_embedding, 
     np.testing.assert_array_equal(encoded[:, 2], 0.0 if scaled else 5.0)
 
 
-def test_auto_scaling_of_an_unnamed_frame_is_standard_as_it_is_not_embedded():
-    X = pd.DataFrame(np.random.RandomState(0).lognormal(size=(40, 2)))
-    encoded = _fit(X, numeric_embedding="auto")[1]
-    np.testing.assert_allclose(encoded.std(axis=0), 1, rtol=1e-6)
+def test_auto_embeds_and_scales_robustly_a_named_table_of_enough_rows():
+    X = np.random.RandomState(0).lognormal(size=(TABLE_MIN_SAMPLES, 2))
+    named = _fit(pd.DataFrame(X, columns=["a", "b"]), numeric_embedding="auto")
+    assert named[0].embedded_ and named[0].clip_
+    assert np.abs(np.median(named[1], axis=0)).max() < 1e-6 and np.abs(named[1]).max() < 3
+    saved = FeatureEncoder().set_state(named[0].get_state())
+    assert saved.embedded_ and saved.clip_
+    # Without column names (an array's numbers in a frame), or with fewer
+    # rows, standardized and not embedded.
+    for table in (pd.DataFrame(X), pd.DataFrame(X[:-1], columns=["a", "b"])):
+        encoder, encoded = _fit(table, numeric_embedding="auto")
+        assert not encoder.embedded_ and not encoder.clip_
+        np.testing.assert_allclose(encoded.std(axis=0), 1, rtol=1e-6)
+    assert not _fit(X, numeric_embedding="auto")[0].embedded_
 
 
 def test_standard_and_robust_scaling_scale_arrays_too():
