@@ -253,9 +253,12 @@ keras.optimizers.schedules.LearningRateSchedule, default=1e-3
         it closes most of the gap to gradient boosting (see "skdnn on tabular
         data" in the documentation). ``"auto"`` embeds the numeric columns of
         a pandas DataFrame with named columns (those scikit-learn records in
-        ``feature_names_in_``) and leaves arrays, DataFrames without column
-        names, sparse matrices and images as they are, so that the networks
-        of the Keras tutorials, fitted on arrays, stay what they were;
+        ``feature_names_in_``) and at least 500 rows (from where
+        ``early_stopping="auto"`` holds out data; on smaller tables the
+        embedded network overfits), decided at the first fit; it leaves
+        arrays, DataFrames without column names, sparse matrices and images
+        as they are, so that the networks of the Keras tutorials, fitted on
+        arrays, stay what they were;
         ``"periodic"`` embeds the columns of any dense 2-D input; None embeds
         nothing.""",
     "fitted_attributes": """\
