@@ -202,6 +202,12 @@ def test_save_load_pickle_and_deepcopy_predict_the_same(Estimator, tmp_path):
         assert _layers(copied) == _layers(est)
         assert copied._architecture == est._architecture
         np.testing.assert_array_equal(predictions(copied, X), expected)
+    # The saved encoder keeps its decision: a loaded network continues on
+    # batches smaller than TABLE_MIN_SAMPLES as the embedded network it is.
+    loaded = skdnn.load(path)
+    assert loaded._feature_encoder.embedded_
+    loaded.partial_fit(X[:50], y[:50])
+    assert _layers(loaded) == _layers(est) and loaded.n_iter_ == est.n_iter_ + 1
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)
